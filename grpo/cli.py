@@ -1,0 +1,131 @@
+"""`grpo train | eval | verify | plot`: argument parsing and friendly errors, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from grpo.config import RecipeError, load_recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="grpo", description="GRPO post-training: recipes, verifiers, evaluation.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a recipe end to end")
+    train.add_argument("recipe", help="path to a recipe YAML (see recipes/)")
+    train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.learning_rate=3e-6")
+    train.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last checkpoint")
+    train.add_argument("--dry-run", action="store_true", help="validate the recipe and data, print it, train nothing")
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the recipe's test split")
+    evaluate.add_argument("recipe")
+    evaluate.add_argument("overrides", nargs="*")
+    evaluate.add_argument("--checkpoint", help="model directory (a run's checkpoints/step_N/model); default: model.path")
+    evaluate.add_argument("--output", help="write the metrics as JSON here")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "eval":
+            return _eval(args)
+    except RecipeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; resume with --resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _load(recipe: str, overrides: list[str]):
+    from grpo.data import DataError
+
+    try:
+        return load_recipe(recipe, overrides)
+    except DataError as err:
+        raise RecipeError(str(err)) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    from grpo.config import dump_recipe
+    from grpo.data import DataError
+
+    recipe = _load(args.recipe, args.overrides)
+    if args.dry_run:
+        from grpo.trainer import load_data
+
+        try:
+            train_rows, test_rows = load_data(recipe)
+        except DataError as err:
+            raise RecipeError(str(err)) from None
+        print(dump_recipe(recipe))
+        print(f"ok: {len(train_rows)} training prompts, {len(test_rows)} test prompts, "
+              f"{recipe.batch_size} completions per step; nothing trained (--dry-run)")
+        return 0
+    from grpo.trainer import train
+
+    try:
+        summary = train(recipe, resume=args.resume)
+    except DataError as err:
+        raise RecipeError(str(err)) from None
+    print(_summary(summary))
+    return 0
+
+
+def _summary(summary) -> str:
+    first, last = summary.first_eval, summary.last_eval
+    acc = ""
+    if "eval/accuracy" in last:
+        before = first.get("eval/accuracy")
+        acc = (f" Test accuracy went from {before:.3f} to {last['eval/accuracy']:.3f}." if before is not None
+               else f" Test accuracy at the end: {last['eval/accuracy']:.3f}.")
+    minutes = summary.seconds / 60
+    return (
+        f"\nDone: {summary.steps} steps in {minutes:.1f} min.{acc} The run folder {summary.run_dir} holds the resolved "
+        f"config (config.yaml), per-step metrics (metrics.jsonl), sampled traces (samples/) and the final "
+        f"checkpoint ({summary.last_checkpoint}); evaluate it with `grpo eval <recipe> --checkpoint "
+        f"{summary.last_checkpoint}/model`."
+    )
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from grpo.cluster import init_ray, shutdown, start_actors
+    from grpo.data import render_prompt
+    from grpo.evaluate import evaluate
+    from grpo.policy import load_tokenizer
+    from grpo.trainer import load_data
+
+    overrides = list(args.overrides)
+    if args.checkpoint:
+        if not Path(args.checkpoint).is_dir():
+            raise RecipeError(f"--checkpoint {args.checkpoint!r} is not a directory; pass a run's checkpoints/step_N/model")
+        overrides += [f"model.path={args.checkpoint}", "model.lora.enabled=false"]
+    recipe = _load(args.recipe, overrides)
+    if recipe.data.test is None:
+        raise RecipeError("data.test is not set: the recipe names no test split to evaluate on")
+    _, test_rows = load_data(recipe)
+    tokenizer = load_tokenizer(recipe.model)
+    prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
+    recipe.rollout.colocate = True  # evaluation needs one engine, no trainer elsewhere
+    started = init_ray(recipe)
+    try:
+        actors = start_actors(recipe)
+        metrics = evaluate(recipe, actors, prompts, test_rows, seed=recipe.seed)
+    finally:
+        shutdown(started)
+    print(f"model: {recipe.model.path}")
+    for key, value in metrics.items():
+        print(f"{key:<28} {value:.4f}")
+    if args.output:
+        Path(args.output).write_text(json.dumps({"model": recipe.model.path, **metrics}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""The recipe schema: typed fields with help and cited defaults, YAML loading, dotted overrides.
+
+Validation happens once, here, at load: every error names the key, the value and the fix, so a
+typo in a recipe costs seconds, not a crashed run an hour in.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the key, the value and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraConfig(_Section):
+    enabled: bool = Field(False, description="Train a LoRA adapter through PEFT instead of all weights.")
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA branch.")
+    target_modules: list[str] | str = Field(
+        "all-linear", description="Module names to adapt, or 'all-linear' (PEFT's shorthand)."
+    )
+
+
+class ModelConfig(_Section):
+    path: str = Field(..., description="Hugging Face model id or local directory of the policy.")
+    tokenizer: str | None = Field(None, description="Tokenizer id or directory; defaults to `path`.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weight dtype: 'auto' is float32 on CPU and bfloat16 on GPU."
+    )
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    trust_remote_code: bool = Field(False, description="Allow model code from the checkpoint's repository.")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class DatasetConfig(_Section):
+    task: str | None = Field(None, description="A built-in generator (arithmetic, countdown); no download.")
+    task_kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments of the task generator.")
+    path: str | None = Field(None, description="A .jsonl / .json / .parquet file, a saved `datasets` dir, or a hub id.")
+    name: str | None = Field(None, description="Configuration name of a hub dataset (e.g. 'main' for gsm8k).")
+    split: str = Field("train", description="Split to read from a hub dataset or a DatasetDict directory.")
+    num_samples: int | None = Field(None, ge=1, description="Keep only the first N rows (all when unset).")
+    seed: int = Field(0, description="Seed of a task generator.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetConfig":
+        if (self.task is None) == (self.path is None):
+            raise ValueError("give exactly one of `task` (a built-in generator) or `path` (a file or dataset)")
+        if self.task is not None and self.num_samples is None:
+            raise ValueError("a built-in task needs `num_samples` (how many problems to generate)")
+        return self
+
+
+class DataConfig(_Section):
+    train: DatasetConfig = Field(..., description="Prompts the policy trains on.")
+    test: DatasetConfig | None = Field(None, description="Held-out prompts for periodic evaluation.")
+    prompt_column: str = Field("prompt", description="Column holding the prompt (text or chat messages).")
+    answer_column: str = Field("answer", description="Column holding the reference answer for verifiers.")
+    template: Literal["r1_zero", "chat", "plain"] = Field(
+        "r1_zero",
+        description="r1_zero: the DeepSeek-R1-Zero User/Assistant template for base models (R1 paper, "
+        "Table 1); chat: the tokenizer's chat template for instruct models; plain: the prompt as is.",
+    )
+    system_prompt: str | None = Field(None, description="System message prepended under the chat template.")
+    shuffle: bool = Field(True, description="Shuffle training prompts each epoch (seeded).")
+
+
+class RolloutConfig(_Section):
+    engine: Literal["transformers", "vllm"] = Field("transformers", description="Generation engine.")
+    group_size: int = Field(
+        8, ge=2, description="Samples per prompt G; GRPO compares them (DeepSeekMath used 64, R1 16)."
+    )
+    prompts_per_step: int = Field(16, ge=1, description="Prompts per training step.")
+    temperature: float = Field(1.0, gt=0.0, description="Sampling temperature (1.0 in DeepSeek-R1).")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_prompt_tokens: int = Field(512, ge=1, description="Longer prompts are truncated from the left.")
+    max_completion_tokens: int = Field(256, ge=1, description="Generation budget per sample.")
+    stop: list[str] = Field(default_factory=list, description="Stop strings; kept at the end of the completion.")
+    colocate: bool = Field(
+        True, description="Generate inside the trainer actor with the trained module (no weight sync)."
+    )
+    num_workers: int = Field(1, ge=1, description="Rollout actors when not colocated; prompts are sharded.")
+    compile: bool = Field(
+        False, description="GPU fast path: static KV cache and compiled decode step (CUDA graphs)."
+    )
+
+
+class VerifierSpec(_Section):
+    name: str = Field(..., description="Built-in name, `package.module:attr` or `path/file.py:attr`.")
+    weight: float = Field(1.0, description="Weight in the summed reward.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the verifier.")
+    timeout: float = Field(10.0, gt=0.0, description="Seconds per batch call before the fallback reward.")
+    fallback: float = Field(0.0, description="Reward given when the verifier fails or times out.")
+
+
+class RewardsConfig(_Section):
+    verifiers: list[VerifierSpec] = Field(..., min_length=1, description="Verifiers summed into the reward.")
+    correctness: str | None = Field(
+        None, description="Verifier whose score (>= 0.5 is correct) defines accuracy; default: the first."
+    )
+    num_workers: int = Field(1, ge=1, description="Ray reward actors; completions are sharded across them.")
+    none_as: Literal["skip", "zero"] = Field(
+        "skip",
+        description="A verifier returning None (not applicable): 'skip' drops it from that sample's sum "
+        "and from its mean; 'zero' counts it as 0.",
+    )
+
+
+class DynamicSamplingConfig(_Section):
+    enabled: bool = Field(False, description="Drop groups whose rewards are all equal (DAPO, Yu et al. 2025).")
+    max_rounds: int = Field(3, ge=1, description="Generation rounds per step to refill dropped groups.")
+
+
+class AlgorithmConfig(_Section):
+    advantage: Literal["grpo", "dr_grpo", "rloo"] = Field(
+        "grpo",
+        description="grpo: (r - mean)/std in group (Shao et al. 2024); dr_grpo: r - mean (Liu et al. 2025); "
+        "rloo: r minus the mean of the others (Ahmadian et al. 2024).",
+    )
+    std_scope: Literal["group", "batch", "none"] = Field(
+        "group", description="Std that divides grpo advantages: per group (DeepSeekMath), batch, or none."
+    )
+    epsilon_low: float = Field(0.2, ge=0.0, description="Lower clip of the ratio: 1 - eps_low (PPO 0.2).")
+    epsilon_high: float = Field(0.2, ge=0.0, description="Upper clip: 1 + eps_high (DAPO clip-higher: 0.28).")
+    importance_level: Literal["token", "sequence"] = Field(
+        "token", description="token: PPO/GRPO ratios; sequence: GSPO length-normalised ratio (Zheng et al. 2025)."
+    )
+    loss_aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field(
+        "token-mean",
+        description="token-mean (DAPO); seq-mean-token-mean (original GRPO); seq-mean-token-sum-norm "
+        "(Dr. GRPO: constant normaliser = max_completion_tokens).",
+    )
+    beta: float = Field(
+        0.0, ge=0.0, description="KL weight; 0 loads no reference model (DAPO, Dr. GRPO drop the KL term)."
+    )
+    kl_estimator: Literal["k1", "k2", "k3"] = Field(
+        "k3", description="KL estimator (Schulman 2020); k3 is DeepSeekMath's unbiased, non-negative one."
+    )
+    dynamic_sampling: DynamicSamplingConfig = Field(default_factory=DynamicSamplingConfig)
+    overlong_filtering: bool = Field(
+        False, description="Exclude truncated completions from the loss (DAPO overlong filtering)."
+    )
+
+
+class TrainerConfig(_Section):
+    steps: int = Field(100, ge=1, description="Training steps (one rollout batch each).")
+    learning_rate: float = Field(1e-6, gt=0.0, description="AdamW learning rate (1e-6 in DeepSeekMath RL).")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field("constant", description="Decay after warmup.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    adam_betas: tuple[float, float] = Field((0.9, 0.99), description="AdamW betas.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Clip the global gradient norm to this.")
+    epochs_per_step: int = Field(1, ge=1, description="mu: passes over each rollout batch (DeepSeekMath: 1).")
+    minibatch_size: int | None = Field(
+        None, ge=1, description="Completions per optimizer step; default: the whole batch (one update)."
+    )
+    microbatch_size: int | None = Field(
+        None, ge=1, description="Completions per forward/backward; gradients accumulate up to a minibatch."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the policy trains.")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads per actor; default: all cores.")
+
+
+class EvalConfig(_Section):
+    every_steps: int = Field(0, ge=0, description="Evaluate on the test split every N steps (0: only at the end).")
+    at_start: bool = Field(True, description="Evaluate the starting checkpoint before training.")
+    num_prompts: int | None = Field(None, ge=1, description="Test prompts per evaluation (all when unset).")
+    k: int = Field(1, ge=1, description="Samples per test prompt for pass@k (k=1: greedy accuracy only).")
+    temperature: float = Field(1.0, gt=0.0, description="Temperature of the k samples for pass@k.")
+    batch_size: int = Field(64, ge=1, description="Prompts generated together.")
+
+
+class CheckpointConfig(_Section):
+    every_steps: int = Field(0, ge=0, description="Save every N steps (0: only at the end).")
+    keep_last: int = Field(2, ge=1, description="Checkpoints kept; older ones are deleted.")
+
+
+class LoggingConfig(_Section):
+    samples_per_step: int = Field(8, ge=0, description="Traces written to samples/step_N.jsonl each step.")
+    tensorboard: bool = Field(False, description="Also write TensorBoard event files.")
+    wandb_project: str | None = Field(None, description="Also log to this Weights & Biases project.")
+    progress: bool = Field(True, description="Print a progress line per step.")
+
+
+class ClusterConfig(_Section):
+    address: str | None = Field(
+        None, description="Ray cluster to join ('auto', 'ray://host:10001'); unset: start a local one."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (default: all).")
+
+
+class Recipe(_Section):
+    name: str = Field(..., min_length=1, description="Run name; the run folder is output_dir/name.")
+    seed: int = Field(0, description="Seeds data order, sampling and initialisation.")
+    output_dir: str = Field("runs", description="Parent of the run folder.")
+    model: ModelConfig
+    data: DataConfig
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    rewards: RewardsConfig
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+
+    @property
+    def batch_size(self) -> int:
+        """Completions per step: prompts_per_step x group_size."""
+        return self.rollout.prompts_per_step * self.rollout.group_size
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    @model_validator(mode="after")
+    def _combinations(self) -> "Recipe":
+        batch = self.batch_size
+        minibatch = self.trainer.minibatch_size or batch
+        if minibatch > batch or batch % minibatch:
+            raise _combination(
+                "trainer.minibatch_size", minibatch,
+                f"must divide the batch of {batch} completions (rollout.prompts_per_step x "
+                "rollout.group_size); pick a divisor",
+            )
+        micro = self.trainer.microbatch_size or minibatch
+        if micro > minibatch or minibatch % micro:
+            raise _combination(
+                "trainer.microbatch_size", micro, f"must divide trainer.minibatch_size ({minibatch}); pick a divisor"
+            )
+        if self.algorithm.advantage == "dr_grpo" and self.algorithm.std_scope != "none":
+            # Dr. GRPO's point is removing the std; silently dividing by it would hide a mistake.
+            raise _combination(
+                "algorithm.std_scope", self.algorithm.std_scope,
+                "dr_grpo divides by no std; set algorithm.std_scope=none or use advantage=grpo",
+            )
+        if self.algorithm.epsilon_low >= 1.0:
+            raise _combination("algorithm.epsilon_low", self.algorithm.epsilon_low, "must be < 1 (ratio clip 1-eps)")
+        names = [v.name for v in self.rewards.verifiers]
+        if self.rewards.correctness is not None and self.rewards.correctness not in names:
+            raise _combination(
+                "rewards.correctness", self.rewards.correctness, f"must be one of the verifiers {names}"
+            )
+        if self.eval.k > 1 and self.eval.temperature <= 0:
+            raise _combination("eval.temperature", self.eval.temperature, "pass@k needs sampling: temperature > 0")
+        return self
+
+
+class _CombinationError(ValueError):
+    pass
+
+
+def _combination(key: str, value: Any, fix: str) -> _CombinationError:
+    return _CombinationError(f"{key} = {value!r}: {fix}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe, apply `key.path=value` overrides, validate, check files exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file {str(path)!r} does not exist; pass the path to a YAML recipe")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise RecipeError(f"recipe {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
+    for item in overrides:
+        apply_override(raw, item)
+    recipe = recipe_from_dict(raw)
+    check_paths(recipe)
+    return recipe
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set `a.b.c=value` in the nested dict; the value is parsed as YAML (numbers, lists, null)."""
+    if "=" not in item:
+        raise RecipeError(f"override {item!r} must look like key.path=value (e.g. trainer.learning_rate=3e-6)")
+    key, _, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise RecipeError(f"override {item!r} has an empty key part; use dotted names like rollout.group_size=8")
+    value = yaml.safe_load(text) if text.strip() else None
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise RecipeError(f"override {item!r}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as err:
+        raise RecipeError(_format_errors(err, raw)) from None
+
+
+def check_paths(recipe: Recipe) -> None:
+    """Local paths must exist; a path-like value that does not is almost always a typo."""
+    candidates = [("model.path", recipe.model.path), ("model.tokenizer", recipe.model.tokenizer)]
+    for split in ("train", "test"):
+        spec = getattr(recipe.data, split)
+        if spec is not None and spec.path is not None:
+            candidates.append((f"data.{split}.path", spec.path))
+    for key, value in candidates:
+        if value and _looks_local(value) and not Path(value).exists():
+            raise RecipeError(
+                f"{key} = {value!r}: no such file or directory (relative paths are read from the current "
+                f"directory {Path.cwd()}); fix the path or run from the directory the recipe expects"
+            )
+
+
+def _looks_local(value: str) -> bool:
+    """Hub ids look like 'org/name'; anything with a file suffix, ./, ../ or / prefix is local."""
+    return (
+        value.startswith(("/", "./", "../", "~"))
+        or Path(value).suffix in {".jsonl", ".json", ".parquet", ".csv", ".arrow"}
+        or value.count("/") >= 2
+        or Path(value).exists()
+    )
+
+
+def _format_errors(err: ValidationError, raw: dict[str, Any]) -> str:
+    lines = [f"recipe has {err.error_count()} error(s):"]
+    for item in err.errors():
+        loc = [str(p) for p in item["loc"]]
+        key = ".".join(loc) or "<recipe>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  - unknown key {key!r}{_suggest(loc)}; remove it or fix its spelling")
+            continue
+        if item["type"] == "missing":
+            lines.append(f"  - {key} is required: {_help(loc)}")
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "value_error" and isinstance(item.get("ctx", {}).get("error"), _CombinationError):
+            lines.append(f"  - {message}")
+            continue
+        value = item.get("input")
+        lines.append(f"  - {key} = {value!r}: {message}. ({_help(loc)})")
+    return "\n".join(lines)
+
+
+def _field_at(loc: list[str]) -> tuple[type[BaseModel] | None, str | None]:
+    model: type[BaseModel] | None = Recipe
+    loc = [part for part in loc if not part.isdigit()]  # list indices carry no schema
+    for part in loc[:-1]:
+        if model is None or part not in model.model_fields:
+            return None, None
+        annotation = model.model_fields[part].annotation
+        model = _model_in(annotation)
+    return model, (loc[-1] if loc else None)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _help(loc: list[str]) -> str:
+    model, name = _field_at(loc)
+    if model is not None and name in model.model_fields:
+        return model.model_fields[name].description or "see the recipe reference"
+    return "see the recipe reference in README.md"
+
+
+def _suggest(loc: list[str]) -> str:
+    model, name = _field_at(loc)
+    if model is None or name is None:
+        return ""
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+    return f" (did you mean {'.'.join(loc[:-1] + close)!r}?)" if close else ""
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The resolved recipe as YAML, written into the run folder so a run can be reproduced."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,68 @@
+"""Evaluation on a test split with the recipe's verifiers: greedy accuracy and pass@k."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from grpo.cluster import Actors
+from grpo.config import Recipe
+from grpo.rollout.base import SamplingParams
+from grpo.rollout.collect import generate_and_score
+from rewards.combine import verifier_means
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct (Chen et al. 2021, eq. 1): 1 - C(n-c, k)/C(n, k)."""
+    if k > n:
+        raise ValueError(f"pass@k needs k <= n, got k={k}, n={n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def correctness_name(recipe: Recipe) -> str:
+    return recipe.rewards.correctness or recipe.rewards.verifiers[0].name
+
+
+def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict[str, Any]], *, seed: int) -> dict[str, float]:
+    """eval/accuracy (greedy), eval/reward/<verifier> (greedy) and, when eval.k > 1, eval/pass@k."""
+    specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
+    target = correctness_name(recipe)
+    size = recipe.eval.num_prompts or len(rows)
+    prompts, rows = prompts[:size], rows[:size]
+    metrics: dict[str, float] = {}
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=recipe.rollout.max_completion_tokens, stop=tuple(recipe.rollout.stop), seed=seed)
+    correct = []
+    lengths = []
+    for start in range(0, len(prompts), recipe.eval.batch_size):
+        part = generate_and_score(
+            actors, prompts[start : start + recipe.eval.batch_size], rows[start : start + recipe.eval.batch_size],
+            greedy, specs, seed=seed, step=-1, round_index=start, none_as=recipe.rewards.none_as,
+        )
+        correct += [(v or 0.0) >= 0.5 for v in part.scored.scores[target]]
+        lengths += [len(c.completion_ids) for c in part.completions]
+        for name, mean in verifier_means(part.scored.scores).items():
+            metrics.setdefault(f"eval/reward/{name}", 0.0)
+            metrics[f"eval/reward/{name}"] += mean * len(part.completions)
+    for name in [k for k in metrics if k.startswith("eval/reward/")]:
+        metrics[name] /= max(1, len(correct))
+    metrics["eval/accuracy"] = sum(correct) / max(1, len(correct))
+    metrics["eval/length_mean"] = sum(lengths) / max(1, len(lengths))
+    k = recipe.eval.k
+    if k > 1:
+        sampled = SamplingParams(n=k, temperature=recipe.eval.temperature, top_p=recipe.rollout.top_p,
+                                 max_tokens=recipe.rollout.max_completion_tokens, stop=tuple(recipe.rollout.stop), seed=seed)
+        scores: list[bool] = []
+        per_batch = max(1, recipe.eval.batch_size // k)
+        for start in range(0, len(prompts), per_batch):
+            part = generate_and_score(
+                actors, prompts[start : start + per_batch], rows[start : start + per_batch], sampled, specs,
+                seed=seed + 1, step=-1, round_index=start, none_as=recipe.rewards.none_as,
+            )
+            scores += [(v or 0.0) >= 0.5 for v in part.scored.scores[target]]
+        per_prompt = [scores[i : i + k] for i in range(0, len(scores), k)]
+        metrics[f"eval/pass@{k}"] = sum(pass_at_k(k, sum(group), k) for group in per_prompt) / max(1, len(per_prompt))
+        metrics["eval/mean@k"] = sum(scores) / max(1, len(scores))
+    metrics["eval/num_prompts"] = float(len(prompts))
+    return metrics

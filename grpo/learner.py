@@ -1,0 +1,241 @@
+"""The learner: owns the policy, its optimizer and the optional reference model; applies updates.
+
+Runs inside a Ray actor (see grpo/cluster.py). When rollouts are colocated it also hosts the
+generation engine on the very module it trains, so no weights ever move.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from grpo import algorithms
+from grpo.batch import RolloutBatch
+from grpo.config import Recipe
+from grpo.policy import completion_logprobs, export_weights, load_model, load_tokenizer, resolve_device, unwrap
+from grpo.rollout.base import Completion, SamplingParams
+
+
+def quiet_transformers() -> None:
+    """Progress bars from every actor would interleave with the run's own progress line."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Learner:
+    def __init__(self, recipe: Recipe, threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        quiet_transformers()
+        seed_everything(recipe.seed)
+        self.recipe = recipe
+        self.device = resolve_device(recipe.trainer.device)
+        self.tokenizer = load_tokenizer(recipe.model)
+        self.model = load_model(recipe.model, self.device)
+        self.model.train()
+        self.reference = None
+        if recipe.algorithm.beta > 0 and not recipe.model.lora.enabled:
+            # with LoRA the reference is the same module with its adapter disabled: no second copy
+            self.reference = load_model(recipe.model, self.device, trainable=False)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        t = recipe.trainer
+        self.optimizer = torch.optim.AdamW(trainable, lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.engine = None
+        if recipe.rollout.colocate:
+            from grpo.rollout import ENGINES
+            import grpo.rollout.hf_engine  # noqa: F401  registers the engine
+
+            self.engine = ENGINES[recipe.rollout.engine](
+                self.model, self.tokenizer, max_prompt_tokens=recipe.rollout.max_prompt_tokens
+            )
+
+    # ------------------------------------------------------------------ schedule
+
+    def _lr_factor(self, step: int) -> float:
+        t = self.recipe.trainer
+        if t.warmup_steps and step < t.warmup_steps:
+            return (step + 1) / t.warmup_steps
+        if t.lr_schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
+        if t.lr_schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    # ------------------------------------------------------------------ rollout (colocated)
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        if self.engine is None:
+            raise RuntimeError("generate() on the learner needs rollout.colocate=true")
+        return self.engine.generate(prompts, params)
+
+    def pad_token_id(self) -> int:
+        return int(self.tokenizer.pad_token_id)
+
+    def export_weights(self) -> dict[str, torch.Tensor]:
+        return export_weights(self.model)
+
+    # ------------------------------------------------------------------ log-probs
+
+    @torch.no_grad()
+    def _logprobs(self, model: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
+        """(B, C) log-probs of every completion under `model`, micro-batched, no gradient."""
+        out = torch.zeros_like(batch.completion_mask)
+        micro = self.recipe.trainer.microbatch_size or len(batch)
+        for start in range(0, len(batch), micro):
+            rows = torch.arange(start, min(start + micro, len(batch)))
+            part = batch.select(rows)
+            logp, _ = self._forward(model, part, with_entropy=False)
+            out[rows, : logp.shape[1]] = logp.float().cpu()
+        return out
+
+    def _forward(self, model: torch.nn.Module, part: RolloutBatch, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return completion_logprobs(
+            model,
+            part.input_ids.to(self.device),
+            part.attention_mask.to(self.device),
+            part.completion_mask.shape[1],
+            temperature=self.recipe.rollout.temperature,
+            with_entropy=with_entropy,
+        )
+
+    def reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor:
+        if self.reference is not None:
+            return self._logprobs(self.reference, batch)
+        with self.model.disable_adapter():  # LoRA: the base weights are the reference
+            return self._logprobs(self.model, batch)
+
+    # ------------------------------------------------------------------ update
+
+    def train_step(self, batch: RolloutBatch, step: int) -> dict[str, float]:
+        """mu epochs of minibatch updates on one rollout batch; returns the step's training metrics.
+
+        Old log-probs are recomputed only when some update happens after the first (mu > 1 or several
+        minibatches); otherwise the policy is still the sampling policy and log pi_old = sg[log pi].
+        """
+        recipe, algo = self.recipe, self.recipe.algorithm
+        batch_size = len(batch)
+        minibatch = recipe.trainer.minibatch_size or batch_size
+        micro = recipe.trainer.microbatch_size or minibatch
+        mask = batch.completion_mask.clone()
+        if algo.overlong_filtering:
+            mask = mask * algorithms.overlong_mask(batch.truncated)[:, None]
+        batch.completion_mask = mask
+        on_policy = recipe.trainer.epochs_per_step == 1 and minibatch == batch_size
+        old_logprobs = None if on_policy else self._logprobs(self.model, batch)
+        stats: dict[str, list[float]] = {}
+        loss_total, updates = 0.0, 0
+        generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
+        self.model.train()
+        for epoch in range(recipe.trainer.epochs_per_step):
+            order = torch.randperm(batch_size, generator=generator) if epoch or not on_policy else torch.arange(batch_size)
+            for mb_start in range(0, batch_size, minibatch):
+                mb_rows = order[mb_start : mb_start + minibatch]
+                num_tokens = float(mask[mb_rows].sum())
+                for start in range(0, len(mb_rows), micro):
+                    rows = mb_rows[start : start + micro]
+                    part = batch.select(rows)
+                    logp, entropy = self._forward(self.model, part, with_entropy=epoch == 0)
+                    part_mask = part.completion_mask.to(self.device)
+                    old = logp.detach() if old_logprobs is None else old_logprobs[rows, : logp.shape[1]].to(self.device)
+                    ref = None if part.ref_logprobs is None else part.ref_logprobs.to(self.device)
+                    loss, loss_stats = algorithms.policy_loss(
+                        logp, old, part.advantages.to(self.device), part_mask,
+                        ref_logprobs=ref, beta=algo.beta, kl_estimator=algo.kl_estimator,
+                        epsilon_low=algo.epsilon_low, epsilon_high=algo.epsilon_high,
+                        importance_level=algo.importance_level, aggregation=algo.loss_aggregation,
+                        num_sequences=float(len(mb_rows)), num_tokens=num_tokens,
+                        max_tokens=recipe.rollout.max_completion_tokens,
+                    )
+                    loss.backward()
+                    weight = float(part_mask.sum()) / max(num_tokens, 1.0)
+                    loss_total += float(loss.detach())  # micro-batch losses sum to the minibatch loss
+                    for name, value in loss_stats.items():
+                        _accumulate(stats, name, float(value), weight)
+                    if entropy is not None:
+                        _accumulate(stats, "entropy", float((entropy * part_mask).sum() / part_mask.sum().clamp(min=1)), weight)
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), recipe.trainer.max_grad_norm)
+                _accumulate(stats, "grad_norm", float(grad_norm), 1.0)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                updates += 1
+        metrics = {f"train/{name}": value for name, value in _finish(stats).items()}
+        metrics["train/loss"] = loss_total / updates
+        metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
+        if old_logprobs is not None:
+            gap = (old_logprobs - batch.sampler_logprobs).abs() * batch.completion_mask
+            metrics["rollout/logprob_gap"] = float(gap.sum() / batch.completion_mask.sum().clamp(min=1))
+        self.scheduler.step()
+        return metrics
+
+    # ------------------------------------------------------------------ state
+
+    def save(self, directory: str) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        model = self.model
+        model.save_pretrained(path / "model", safe_serialization=True)
+        self.tokenizer.save_pretrained(path / "model")
+        torch.save(
+            {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "python_rng": random.getstate(),
+                "numpy_rng": np.random.get_state(),
+            },
+            path / "learner_state.pt",
+        )
+
+    def load(self, directory: str) -> None:
+        path = Path(directory)
+        weights = path / "model"
+        if self.recipe.model.lora.enabled:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            set_peft_model_state_dict(self.model, load_file(str(weights / "adapter_model.safetensors")))
+        else:
+            from safetensors.torch import load_file
+
+            state = {}
+            for shard in sorted(weights.glob("*.safetensors")):
+                state.update(load_file(str(shard)))
+            missing, unexpected = unwrap(self.model).load_state_dict(state, strict=False)
+            missing = [m for m in missing if not m.endswith("lm_head.weight")]
+            if missing or unexpected:
+                raise RuntimeError(f"checkpoint {weights} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        saved = torch.load(path / "learner_state.pt", weights_only=False)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        random.setstate(saved["python_rng"])
+        np.random.set_state(saved["numpy_rng"])
+
+    def parameter_vector(self) -> torch.Tensor:
+        """All trainable parameters flattened (float32, CPU): for tests and change checks."""
+        return torch.cat([p.detach().float().cpu().reshape(-1) for p in self.model.parameters() if p.requires_grad])
+
+
+def _accumulate(stats: dict[str, list[float]], name: str, value: float, weight: float) -> None:
+    entry = stats.setdefault(name, [0.0, 0.0])
+    entry[0] += value * weight
+    entry[1] += weight
+
+
+def _finish(stats: dict[str, list[float]]) -> dict[str, float]:
+    return {name: total / weight if weight else 0.0 for name, (total, weight) in stats.items()}

@@ -1,0 +1,109 @@
+"""Run-folder outputs: metrics.jsonl, sampled traces, console progress, TensorBoard / W&B.
+
+Metric names (the same in code, logs and README):
+  reward/mean, reward/std             weighted total reward over the step's completions
+  reward/<verifier>                   a verifier's mean where it applied
+  reward/<verifier>/failures          samples where it raised or timed out
+  accuracy                            share of completions the correctness verifier scores >= 0.5
+  completion/length_mean, _max        completion tokens
+  completion/truncated                share cut by max_completion_tokens
+  groups/informative                  share of groups whose rewards differ (non-zero advantage)
+  train/loss, train/clip_fraction, train/kl, train/entropy, train/grad_norm, train/lr
+  time/generate, time/rewards, time/train, time/sync, time/step   seconds
+  eval/accuracy, eval/pass@k, eval/reward/<verifier>              test split
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TIMING_PREFIX = "time/"
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, total_steps: int, *, progress: bool = True, tensorboard: bool = False,
+                 wandb_project: str | None = None, config: dict[str, Any] | None = None):
+        self.run_dir = run_dir
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.samples_dir = run_dir / "samples"
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        self.total_steps = total_steps
+        self.progress = progress
+        self.started = time.time()
+        self.steps_logged = 0
+        self.tensorboard = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+        self.wandb = None
+        if wandb_project:
+            import wandb
+
+            self.wandb = wandb.init(project=wandb_project, name=run_dir.name, config=config or {}, resume="allow")
+
+    def truncate_after(self, step: int) -> None:
+        """On resume, forget metrics of steps after the checkpoint; they will be recomputed."""
+        if not self.metrics_path.exists():
+            return
+        kept = [line for line in self.metrics_path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        record = {"step": step, **{k: _clean(v) for k, v in metrics.items()}}
+        with self.metrics_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self.tensorboard.add_scalar(key, value, step)
+        if self.wandb is not None:
+            self.wandb.log(record, step=step)
+        if self.progress and "reward/mean" in metrics:
+            self.steps_logged += 1
+            self._print_progress(step, metrics)
+        elif self.progress and any(k.startswith("eval/") for k in metrics):
+            parts = [f"{k.removeprefix('eval/')} {v:.3f}" for k, v in metrics.items() if k.startswith("eval/") and isinstance(v, float)]
+            print(f"[eval @ step {step}] " + "  ".join(parts), flush=True)
+
+    def _print_progress(self, step: int, metrics: dict[str, Any]) -> None:
+        seconds = metrics.get("time/step", 0.0)
+        elapsed = time.time() - self.started
+        eta = elapsed / self.steps_logged * (self.total_steps - step)
+        line = (
+            f"step {step:>4}/{self.total_steps}  reward {metrics['reward/mean']:.3f}  "
+            f"acc {metrics.get('accuracy', float('nan')):.3f}  len {metrics.get('completion/length_mean', 0):.0f}  "
+            f"{seconds:.1f}s/step  ETA {_clock(eta)}"
+        )
+        print(line, file=sys.stdout, flush=True)
+
+    def write_samples(self, step: int, samples: list[dict[str, Any]]) -> None:
+        path = self.samples_dir / f"step_{step:06d}.jsonl"
+        path.write_text("".join(json.dumps(s, default=str) + "\n" for s in samples))
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,57 @@
+"""The engine protocol: prompts in, G completions per prompt out, with sampler log-probs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """What every engine honours. temperature 0 means greedy decoding."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass
+class Completion:
+    """One sampled completion of prompt `prompt_index` (index into the generate() call's prompts).
+
+    `logprobs[t]` is the sampler's log-prob of `completion_ids[t]` under softmax(logits / T) (no
+    top-p renormalisation), the same quantity the trainer recomputes, so the two can be compared.
+    """
+
+    prompt_index: int
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    text: str
+    logprobs: list[float]
+    finish_reason: Literal["stop", "length"]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        """len(prompts) x params.n completions, the n samples of a prompt contiguous."""
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Replace the engine's weights with the trainer's (names as in the HF state dict)."""
+
+
+EngineFactory = Callable[..., Engine]
+ENGINES: dict[str, EngineFactory] = {}
+
+
+def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
+    def decorate(factory: EngineFactory) -> EngineFactory:
+        ENGINES[name] = factory
+        return factory
+
+    return decorate

@@ -1,0 +1,118 @@
+"""Collect one step's rollouts and their rewards from the actors (orchestration, no math).
+
+Generation is sharded over the rollout actors (or done by the colocated learner), and each
+shard's completions go to a reward worker as soon as that shard returns, so scoring overlaps the
+generation still under way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from grpo.cluster import Actors
+from grpo.rollout.base import Completion, SamplingParams
+from rewards.base import Sample, VerifierResult
+from rewards.combine import ScoredBatch, combine
+
+
+class RewardError(RuntimeError):
+    """Every sample of a step failed in one verifier: a misconfiguration, not bad luck."""
+
+
+@dataclass
+class Scored:
+    completions: list[Completion]
+    rows: list[dict[str, Any]]  # dataset row of each completion
+    scored: ScoredBatch
+
+
+def generation_seed(seed: int, step: int, round_index: int, shard: int) -> int:
+    return (seed * 1_000_003 + step * 1009 + round_index * 101 + shard) % (2**62)
+
+
+def generate_and_score(
+    actors: Actors,
+    prompts: list[str],
+    rows: list[dict[str, Any]],
+    params: SamplingParams,
+    verifier_specs: list[dict[str, Any]],
+    *,
+    seed: int,
+    step: int,
+    round_index: int = 0,
+    none_as: str = "skip",
+    max_completion_tokens: int = 0,
+) -> Scored:
+    import ray
+
+    engines = actors.rollouts or [actors.learner]
+    shards = _shards(len(prompts), len(engines))
+    pending = {}
+    for shard_index, (engine, (start, stop)) in enumerate(zip(engines, shards)):
+        shard_params = SamplingParams(**{**params.__dict__, "seed": generation_seed(seed, step, round_index, shard_index)})
+        pending[engine.generate.remote(prompts[start:stop], shard_params)] = (shard_index, start)
+    generated: dict[int, list[Completion]] = {}
+    reward_futures = {}
+    remaining = list(pending)
+    while remaining:
+        done, remaining = ray.wait(remaining, num_returns=1)
+        shard_index, start = pending[done[0]]
+        completions = ray.get(done[0])
+        for completion in completions:
+            completion.prompt_index += start
+        generated[shard_index] = completions
+        samples = [_sample(c, rows[c.prompt_index], max_completion_tokens) for c in completions]
+        # every reward worker takes a slice, so scoring runs in parallel and beside generation
+        for chunk, (lo, hi) in enumerate(_shards(len(samples), len(actors.rewards))):
+            reward_futures[(shard_index, chunk)] = actors.rewards[chunk].score.remote(samples[lo:hi])
+    completions = [c for index in sorted(generated) for c in generated[index]]
+    outputs = [ray.get(reward_futures[key]) for key in sorted(reward_futures)]
+    return Scored(completions, [rows[c.prompt_index] for c in completions], _merge(outputs, verifier_specs, none_as))
+
+
+def _shards(count: int, parts: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) ranges over `count` prompts, as even as possible."""
+    base, extra = divmod(count, parts)
+    bounds, start = [], 0
+    for index in range(parts):
+        stop = start + base + (1 if index < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return [b for b in bounds if b[1] > b[0]]
+
+
+def _sample(completion: Completion, row: dict[str, Any], max_completion_tokens: int) -> Sample:
+    columns = {k: v for k, v in row.items() if k not in ("prompt", "answer")}
+    return Sample(
+        prompt=row["prompt"], completion=completion.text, answer=row.get("answer"), columns=columns,
+        finish_reason=completion.finish_reason, completion_tokens=len(completion.completion_ids),
+        max_completion_tokens=max_completion_tokens,
+    )
+
+
+def _merge(outputs: list[tuple[list[list[VerifierResult]], list[int], list[str | None]]], specs: list[dict[str, Any]], none_as: str) -> ScoredBatch:
+    names = [spec["name"] for spec in specs]
+    weights = [spec["weight"] for spec in specs]
+    per_verifier: list[list[VerifierResult]] = [[] for _ in specs]
+    failures = {name: 0 for name in names}
+    first_errors: dict[str, str] = {}
+    for results, fails, errors in outputs:
+        for index, name in enumerate(names):
+            per_verifier[index].extend(results[index])
+            failures[name] += fails[index]
+            if errors[index] and name not in first_errors:
+                first_errors[name] = errors[index]
+    if none_as == "zero":
+        per_verifier = [[r if r.value is not None else VerifierResult(0.0, r.details) for r in rs] for rs in per_verifier]
+    total = len(per_verifier[0]) if per_verifier else 0
+    for name in names:
+        if total and failures[name] == total:
+            raise RewardError(
+                f"verifier {name!r} failed on all {total} samples of this step; first error: "
+                f"{first_errors.get(name)}. Check its name, kwargs and the dataset columns it reads"
+            )
+    rewards = combine(names, weights, per_verifier, none_as)
+    scores = {name: [r.value for r in per_verifier[i]] for i, name in enumerate(names)}
+    details = [{name: per_verifier[i][j].details for i, name in enumerate(names)} for j in range(total)]
+    return ScoredBatch(rewards, scores, failures, first_errors, details)

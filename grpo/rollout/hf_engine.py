@@ -1,0 +1,184 @@
+"""The transformers engine: a KV-cached sampling loop over any causal LM, on CPU or GPU.
+
+We drive `model.forward` ourselves instead of calling `generate()` because we need the sampler's
+log-probs, a seeded generator per call (reproducible runs), and stop strings handled on the host
+only every few steps on a GPU (a per-step host sync costs more than a small model's forward).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from grpo.policy import position_ids_from_mask
+from grpo.rollout.base import Completion, SamplingParams, register_engine
+from grpo.rollout.sampling import sample_tokens
+
+
+@register_engine("transformers")
+class TransformersEngine:
+    """Generates with `model` (shared with a colocated trainer, or owned by a rollout actor)."""
+
+    def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int = 512, batch_size: int = 256):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_prompt_tokens = max_prompt_tokens
+        self.batch_size = batch_size
+        self.device = next(model.parameters()).device
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        from grpo.policy import unwrap
+
+        missing, unexpected = unwrap(self.model).load_state_dict(state, strict=False)
+        real_missing = [name for name in missing if not name.endswith("lm_head.weight")]
+        if real_missing or unexpected:
+            raise RuntimeError(f"weight sync mismatch: missing {real_missing[:3]}, unexpected {unexpected[:3]}")
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(params.seed)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            encoded = [self._encode(prompt) for prompt in prompts]
+            rows = [(index, ids) for index, ids in enumerate(encoded) for _ in range(params.n)]
+            completions: list[Completion] = []
+            for start in range(0, len(rows), self.batch_size):
+                completions += self._generate_batch(rows[start : start + self.batch_size], params, generator)
+            return completions
+        finally:
+            self.model.train(was_training)
+
+    def _encode(self, prompt: str) -> list[int]:
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if self.tokenizer.bos_token_id is not None and getattr(self.tokenizer, "add_bos_token", False):
+            ids = [self.tokenizer.bos_token_id] + ids
+        return ids[-self.max_prompt_tokens :]
+
+    def _generate_batch(
+        self, rows: list[tuple[int, list[int]]], params: SamplingParams, generator: torch.Generator
+    ) -> list[Completion]:
+        from transformers import DynamicCache
+
+        device = self.device
+        width = max(len(ids) for _, ids in rows)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, (_, ids) in enumerate(rows):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention_mask[row, width - len(ids) :] = 1
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+        position_ids = position_ids_from_mask(attention_mask)
+
+        stop_ids, stop_strings = self._split_stops(params.stop)
+        stop_tensor = torch.tensor(sorted(set(self.eos_ids) | stop_ids), device=device)
+        # one host sync every `check_every` steps: free on CPU, a real cost per step on GPU
+        check_every = 1 if device.type == "cpu" else 16
+
+        cache = DynamicCache()
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+            past_key_values=cache, use_cache=True, logits_to_keep=1,
+        )
+        next_position = position_ids[:, -1:] + 1
+        finished = torch.zeros(len(rows), dtype=torch.bool, device=device)
+        tokens_out, logprobs_out = [], []
+        for step in range(params.max_tokens):
+            tokens, logprobs = sample_tokens(out.logits[:, -1], params.temperature, params.top_p, generator)
+            tokens = torch.where(finished, torch.full_like(tokens, self.pad_id), tokens)
+            tokens_out.append(tokens)
+            logprobs_out.append(logprobs)
+            finished = finished | torch.isin(tokens, stop_tensor)
+            if step + 1 == params.max_tokens:
+                break
+            if (step + 1) % check_every == 0:
+                if stop_strings:
+                    finished = finished | self._hit_stop_strings(tokens_out, finished, stop_strings, check_every)
+                if bool(finished.all()):
+                    break
+            attention_mask = torch.cat([attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
+            out = self.model(
+                input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_position,
+                past_key_values=cache, use_cache=True,
+            )
+            next_position = next_position + 1
+        generated = torch.stack(tokens_out, dim=1).cpu().tolist()
+        sampled_logprobs = torch.stack(logprobs_out, dim=1).float().cpu().tolist()
+        return [
+            self._finish(index, ids, generated[row], sampled_logprobs[row], stop_ids, stop_strings, params)
+            for row, (index, ids) in enumerate(rows)
+        ]
+
+    def _split_stops(self, stops: tuple[str, ...]) -> tuple[set[int], list[str]]:
+        """Stop strings that are one token stop on the device; the rest are matched in text."""
+        single, multi = set(), []
+        for stop in stops:
+            ids = self.tokenizer(stop, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                single.add(ids[0])
+            else:
+                multi.append(stop)
+        return single, multi
+
+    def _hit_stop_strings(
+        self, tokens_out: list[torch.Tensor], finished: torch.Tensor, stops: list[str], since: int
+    ) -> torch.Tensor:
+        # a token decodes to at least one character, so a match since the last check lies in the tail
+        tail = max(len(stop) for stop in stops) + since + 4
+        generated = torch.stack(tokens_out[-tail:], dim=1).cpu().tolist()
+        done = finished.cpu().tolist()
+        hits = []
+        for row, ids in enumerate(generated):
+            text = "" if done[row] else self.tokenizer.decode(ids, skip_special_tokens=False)
+            hits.append(any(stop in text for stop in stops))
+        return torch.tensor(hits, device=finished.device)
+
+    def _finish(
+        self, index: int, prompt_ids: list[int], ids: list[int], logprobs: list[float],
+        stop_ids: set[int], stop_strings: list[str], params: SamplingParams,
+    ) -> Completion:
+        """Cut a row after its first stop (EOS, stop token or stop string); the stop is kept."""
+        end, reason = len(ids), "length"
+        ends = set(self.eos_ids) | stop_ids
+        for position, token in enumerate(ids):
+            if token in ends:
+                end, reason = position + 1, "stop"
+                break
+        if stop_strings:
+            cut = _first_stop_string_end(self.tokenizer, ids[:end], stop_strings)
+            if cut is not None:
+                end, reason = cut, "stop"
+        ids, logprobs = ids[:end], logprobs[:end]
+        text = self.tokenizer.decode([t for t in ids if t not in self.eos_ids], skip_special_tokens=False)
+        return Completion(index, prompt_ids, ids, text, logprobs, reason)
+
+
+def _first_stop_string_end(tokenizer: Any, ids: list[int], stops: list[str]) -> int | None:
+    """Smallest k such that decode(ids[:k]) contains a stop string, or None."""
+    if not any(stop in tokenizer.decode(ids, skip_special_tokens=False) for stop in stops):
+        return None
+    for k in range(1, len(ids) + 1):
+        text = tokenizer.decode(ids[:k], skip_special_tokens=False)
+        if any(stop in text for stop in stops):
+            return k
+    return None
+
+
+def _eos_ids(model: nn.Module, tokenizer: Any) -> list[int]:
+    ids: list[int] = []
+    generation_config = getattr(model, "generation_config", None)
+    configured = getattr(generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.append(configured)
+    elif configured:
+        ids.extend(configured)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    if not ids:
+        raise ValueError("the tokenizer and model define no EOS token; set tokenizer.eos_token")
+    return ids

@@ -1,0 +1,36 @@
+"""Token sampling on the device, without host syncs: temperature, top-p, seeded generator."""
+
+from __future__ import annotations
+
+import torch
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Set logits outside the smallest set of mass >= top_p to -inf: (B, V) -> (B, V)."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    # a token is dropped when the mass before it already reaches top_p; the top token never is
+    drop_sorted = (probs.cumsum(dim=-1) - probs) >= top_p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample_tokens(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample one token per row: logits (B, V) -> tokens (B,), log-probs (B,) under softmax(logits/T).
+
+    temperature 0 is greedy; its log-prob is under the untempered distribution.
+    """
+    logits = logits.float()
+    if temperature > 0:
+        logits = logits / temperature
+    logprobs = torch.log_softmax(logits, dim=-1)
+    if temperature <= 0:
+        tokens = logits.argmax(dim=-1)
+    else:
+        probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
+        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return tokens, logprobs.gather(1, tokens[:, None]).squeeze(1)

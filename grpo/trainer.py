@@ -1,0 +1,268 @@
+"""The GRPO step loop: sample, score, compute group advantages, update, sync, log, checkpoint.
+
+Read `train()` top to bottom; every phase is a call to a named function elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grpo import algorithms, checkpoint
+from grpo.batch import RolloutBatch, build_batch
+from grpo.cluster import Actors, init_ray, shutdown, start_actors
+from grpo.config import Recipe, RecipeError, dump_recipe
+from grpo.data import PromptSampler, load_rows, map_columns, render_prompt
+from grpo.evaluate import correctness_name, evaluate
+from grpo.logging import RunLogger, read_metrics
+from grpo.policy import load_tokenizer
+from grpo.rollout.base import SamplingParams
+from grpo.rollout.collect import Scored, generate_and_score
+from rewards.combine import verifier_means
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    steps: int
+    first_eval: dict[str, float]
+    last_eval: dict[str, float]
+    last_checkpoint: Path | None
+    seconds: float
+
+
+def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
+    started = time.time()
+    run_dir = prepare_run_dir(recipe, resume)
+    tokenizer = load_tokenizer(recipe.model)
+    train_rows, test_rows = load_data(recipe)
+    sampler = PromptSampler(train_rows, recipe.rollout.prompts_per_step, recipe.seed, recipe.data.shuffle)
+    test_prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
+
+    ray_started = init_ray(recipe)
+    logger = RunLogger(run_dir, recipe.trainer.steps, progress=recipe.logging.progress,
+                       tensorboard=recipe.logging.tensorboard, wandb_project=recipe.logging.wandb_project,
+                       config=recipe.model_dump(mode="json"))
+    try:
+        actors = start_actors(recipe)
+        pad_id = _get(actors.learner.pad_token_id.remote())
+        start_step = restore(recipe, actors, run_dir, logger) if resume else 0
+        first_eval: dict[str, float] = {}
+        if test_rows and recipe.eval.at_start and start_step == 0:
+            first_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
+            logger.log(0, first_eval)
+
+        last_eval: dict[str, float] = {}
+        for step in range(start_step, recipe.trainer.steps):
+            step_started = time.time()
+            rollout, timings = collect_rollouts(recipe, actors, sampler, tokenizer, step)
+            batch, batch_metrics = make_batch(recipe, rollout, pad_id)
+            if recipe.algorithm.beta > 0:
+                batch.ref_logprobs = _get(actors.learner.reference_logprobs.remote(batch))
+            t0 = time.time()
+            train_metrics = _get(actors.learner.train_step.remote(batch, step))
+            timings["time/train"] = time.time() - t0
+            timings["time/sync"] = sync_weights(actors)
+            timings["time/step"] = time.time() - step_started
+            metrics = {**rollout_metrics(recipe, rollout), **batch_metrics, **train_metrics, **timings}
+            logger.log(step + 1, metrics)
+            logger.write_samples(step + 1, trace_records(rollout, recipe.logging.samples_per_step))
+            done = step + 1
+            if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < recipe.trainer.steps:
+                last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
+                logger.log(done, last_eval)
+            if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < recipe.trainer.steps:
+                save_checkpoint(recipe, actors, run_dir, done)
+
+        if test_rows:
+            last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
+            logger.log(recipe.trainer.steps, last_eval)
+        final = save_checkpoint(recipe, actors, run_dir, recipe.trainer.steps)
+        if not first_eval:
+            first_eval = next((m for m in read_metrics(run_dir) if m["step"] == 0), {})
+        return RunSummary(run_dir, recipe.trainer.steps, first_eval, last_eval, final, time.time() - started)
+    finally:
+        logger.close()
+        shutdown(ray_started)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def prepare_run_dir(recipe: Recipe, resume: bool) -> Path:
+    """Create the run folder; refuse to overwrite a previous run's results unless resuming."""
+    run_dir = recipe.run_dir
+    has_results = (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists()
+    if has_results and not resume:
+        raise RecipeError(
+            f"run folder {run_dir} already holds a run; pass --resume to continue it, or change `name` "
+            f"(e.g. name={recipe.name}-2) or `output_dir` to start a new one"
+        )
+    if resume and not has_results:
+        raise RecipeError(f"--resume: {run_dir} holds no run to resume; drop --resume to start one")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_recipe(recipe))
+    return run_dir
+
+
+def load_data(recipe: Recipe) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    train_rows = map_columns(load_rows(recipe.data.train, "data.train"), recipe.data, "data.train")
+    test_rows: list[dict[str, Any]] = []
+    if recipe.data.test is not None:
+        test_rows = map_columns(load_rows(recipe.data.test, "data.test"), recipe.data, "data.test")
+    return train_rows, test_rows
+
+
+def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger) -> int:
+    """Load the latest complete checkpoint; returns the number of steps it had completed."""
+    latest = checkpoint.latest(run_dir)
+    if latest is None:
+        logger.truncate_after(0)
+        return 0
+    _get(actors.learner.load.remote(str(latest)))
+    step = checkpoint.read_driver_state(latest)["step"]
+    logger.truncate_after(step)
+    sync_weights(actors)
+    print(f"resumed from {latest} (step {step})", flush=True)
+    return step
+
+
+def sampling_params(recipe: Recipe) -> SamplingParams:
+    r = recipe.rollout
+    return SamplingParams(n=r.group_size, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_completion_tokens, stop=tuple(r.stop))
+
+
+def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int) -> tuple[Scored, dict[str, float]]:
+    """G completions for each prompt of the step, scored; with dynamic sampling, only informative
+    groups are kept and more prompts are drawn (up to max_rounds) to refill the batch."""
+    specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
+    group = recipe.rollout.group_size
+    wanted = recipe.rollout.prompts_per_step
+    dynamic = recipe.algorithm.dynamic_sampling
+    rounds = dynamic.max_rounds if dynamic.enabled else 1
+    t0 = time.time()
+    kept: Scored | None = None
+    for round_index in range(rounds):
+        rows = sampler.batch(step) if round_index == 0 else sampler.refill(step, round_index, wanted)
+        prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in rows]
+        scored = generate_and_score(
+            actors, prompts, rows, sampling_params(recipe), specs, seed=recipe.seed, step=step,
+            round_index=round_index, none_as=recipe.rewards.none_as,
+            max_completion_tokens=recipe.rollout.max_completion_tokens,
+        )
+        if dynamic.enabled:
+            informative = algorithms.informative_groups(torch.tensor(scored.scored.rewards), group)
+            scored = _keep_groups(scored, informative.tolist(), group)
+        kept = scored if kept is None else _concat(kept, scored)
+        if len(kept.completions) >= wanted * group:
+            break
+    assert kept is not None
+    if dynamic.enabled:
+        kept = _keep_groups(kept, [i < wanted for i in range(len(kept.completions) // group)], group)
+        if not kept.completions:
+            raise RuntimeError(
+                f"dynamic sampling kept no group at step {step} after {rounds} rounds: every group's rewards "
+                "were equal. Raise algorithm.dynamic_sampling.max_rounds, or check the verifiers"
+            )
+    return kept, {"time/rollout": time.time() - t0}
+
+
+def make_batch(recipe: Recipe, rollout: Scored, pad_id: int) -> tuple[RolloutBatch, dict[str, float]]:
+    """Padded tensors plus the group-relative advantages (the only place rewards become signal)."""
+    batch = build_batch(rollout.completions, pad_id)
+    rewards = torch.tensor(rollout.scored.rewards, dtype=torch.float32)
+    group = recipe.rollout.group_size
+    batch.advantages = algorithms.compute_advantages(rewards, group, recipe.algorithm.advantage, recipe.algorithm.std_scope)
+    informative = algorithms.informative_groups(rewards, group)
+    return batch, {
+        "groups/informative": float(informative.float().mean()),
+        "groups/kept": float(len(rewards) // group),
+        "advantage/abs_mean": float(batch.advantages.abs().mean()),
+    }
+
+
+def rollout_metrics(recipe: Recipe, rollout: Scored) -> dict[str, float]:
+    rewards = torch.tensor(rollout.scored.rewards, dtype=torch.float32)
+    lengths = torch.tensor([len(c.completion_ids) for c in rollout.completions], dtype=torch.float32)
+    target = rollout.scored.scores[correctness_name(recipe)]
+    metrics = {
+        "reward/mean": float(rewards.mean()),
+        "reward/std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+        "accuracy": sum((v or 0.0) >= 0.5 for v in target) / max(1, len(target)),
+        "completion/length_mean": float(lengths.mean()),
+        "completion/length_max": float(lengths.max()),
+        "completion/truncated": sum(c.finish_reason == "length" for c in rollout.completions) / len(rollout.completions),
+    }
+    for name, mean in verifier_means(rollout.scored.scores).items():
+        metrics[f"reward/{name}"] = mean
+        metrics[f"reward/{name}/failures"] = float(rollout.scored.failures.get(name, 0))
+    for name, message in rollout.scored.first_errors.items():
+        print(f"warning: verifier {name!r} failed on {rollout.scored.failures[name]} samples: {message}", flush=True)
+    return metrics
+
+
+def sync_weights(actors: Actors) -> float:
+    """Push the learner's weights to separate rollout actors through the object store."""
+    if not actors.rollouts:
+        return 0.0
+    import ray
+
+    t0 = time.time()
+    weights = actors.learner.export_weights.remote()
+    ray.get([worker.load_weights.remote(weights) for worker in actors.rollouts])
+    return time.time() - t0
+
+
+def save_checkpoint(recipe: Recipe, actors: Actors, run_dir: Path, step: int) -> Path:
+    return checkpoint.save(
+        run_dir, step, lambda path: _get(actors.learner.save.remote(path)),
+        {"seed": recipe.seed, "name": recipe.name}, recipe.checkpoint.keep_last,
+    )
+
+
+def trace_records(rollout: Scored, count: int) -> list[dict[str, Any]]:
+    records = []
+    for index, completion in enumerate(rollout.completions[:count]):
+        row = rollout.rows[index]
+        records.append({
+            "prompt": row["prompt"], "answer": row.get("answer"), "completion": completion.text,
+            "reward": rollout.scored.rewards[index],
+            "scores": {name: values[index] for name, values in rollout.scored.scores.items()},
+            "details": rollout.scored.details[index] if rollout.scored.details else {},
+            "finish_reason": completion.finish_reason, "completion_tokens": len(completion.completion_ids),
+        })
+    return records
+
+
+def _keep_groups(scored: Scored, keep: list[bool], group: int) -> Scored:
+    rows = [i for g, k in enumerate(keep) if k for i in range(g * group, (g + 1) * group)]
+    s = scored.scored
+    scored.scored = type(s)(
+        [s.rewards[i] for i in rows], {n: [v[i] for i in rows] for n, v in s.scores.items()},
+        s.failures, s.first_errors, [s.details[i] for i in rows] if s.details else [],
+    )
+    scored.completions = [scored.completions[i] for i in rows]
+    scored.rows = [scored.rows[i] for i in rows]
+    return scored
+
+
+def _concat(a: Scored, b: Scored) -> Scored:
+    s, t = a.scored, b.scored
+    merged = type(s)(
+        s.rewards + t.rewards, {n: s.scores[n] + t.scores[n] for n in s.scores},
+        {n: s.failures.get(n, 0) + t.failures.get(n, 0) for n in s.failures}, {**t.first_errors, **s.first_errors},
+        s.details + t.details,
+    )
+    return Scored(a.completions + b.completions, a.rows + b.rows, merged)
+
+
+def _get(ref: Any) -> Any:
+    import ray
+
+    return ray.get(ref)
+
+

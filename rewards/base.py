@@ -1,0 +1,139 @@
+"""The verifier interface: what a verifier receives (`Sample`), returns, and how every accepted
+shape of verifier (per-sample function, batched function, class, TRL reward function) is turned
+into one batched call.
+
+One documented signature, three accepted shapes:
+- per sample:  ``def my_verifier(sample: Sample, **kwargs) -> float | VerifierResult | None``
+- batched:     ``@verifier(batched=True) def f(samples: list[Sample], **kwargs) -> list[...]``
+- TRL style:   ``def f(prompts, completions, **columns) -> list[float | None]`` (recognised by its
+  ``completions`` parameter; completions are strings for text prompts and
+  ``[{"role": "assistant", "content": ...}]`` for chat prompts, exactly as TRL passes them)
+A class is instantiated once with the recipe's kwargs and its instances called like a function.
+``None`` means "not applicable to this sample".
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Score = float | None
+
+
+@dataclass
+class Sample:
+    """One completion to judge, with its prompt, reference answer and every other dataset column."""
+
+    prompt: Any
+    completion: str
+    answer: Any = None
+    columns: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str = "stop"
+    completion_tokens: int = 0
+    max_completion_tokens: int = 0
+
+    @property
+    def is_chat(self) -> bool:
+        return isinstance(self.prompt, list)
+
+    @property
+    def completion_messages(self) -> list[dict[str, str]] | None:
+        """The completion as one assistant message when the prompt was chat, else None."""
+        return [{"role": "assistant", "content": self.completion}] if self.is_chat else None
+
+    def __getitem__(self, column: str) -> Any:
+        return self.columns[column]
+
+
+@dataclass
+class VerifierResult:
+    """A score plus details worth logging (what was extracted, why it failed)."""
+
+    value: Score
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class VerifierError(ValueError):
+    """A verifier that cannot be found or built; the message names the recipe key and the fix."""
+
+
+BatchedVerifier = Callable[[list[Sample]], list[VerifierResult]]
+
+_SHAPE_ATTR = "__grpo_verifier_shape__"
+
+
+def verifier(fn: Callable[..., Any] | None = None, *, batched: bool = False) -> Any:
+    """Mark a function as batched (``@verifier(batched=True)``) or per sample (the default)."""
+
+    def mark(target: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(target, _SHAPE_ATTR, "batched" if batched else "sample")
+        return target
+
+    return mark(fn) if fn is not None else mark
+
+
+def shape_of(fn: Callable[..., Any]) -> str:
+    """'sample', 'batched' or 'trl', from the explicit mark or else the signature."""
+    marked = getattr(fn, _SHAPE_ATTR, None)
+    if marked:
+        return marked
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return "sample"
+    if "completions" in parameters:
+        return "trl"
+    if "samples" in parameters:
+        return "batched"
+    return "sample"
+
+
+def as_batched(fn: Callable[..., Any], kwargs: dict[str, Any]) -> BatchedVerifier:
+    """Wrap any accepted verifier shape into samples -> list[VerifierResult]."""
+    shape = shape_of(fn)
+
+    if shape == "trl":
+
+        def call_trl(samples: list[Sample]) -> list[VerifierResult]:
+            columns = _column_lists(samples)
+            completions = [s.completion_messages if s.is_chat else s.completion for s in samples]
+            prompts = [s.prompt for s in samples]
+            return _results(fn(prompts=prompts, completions=completions, **columns, **kwargs), len(samples))
+
+        return call_trl
+
+    if shape == "batched":
+        return lambda samples: _results(fn(samples, **kwargs), len(samples))
+
+    return lambda samples: [_result(fn(sample, **kwargs)) for sample in samples]
+
+
+def _column_lists(samples: list[Sample]) -> dict[str, list[Any]]:
+    """Dataset columns as TRL passes them: one list per column, plus answer and lengths."""
+    names: list[str] = []
+    for sample in samples:
+        names += [n for n in sample.columns if n not in names]
+    columns = {name: [s.columns.get(name) for s in samples] for name in names if name not in ("prompt", "completion")}
+    columns.setdefault("answer", [s.answer for s in samples])
+    columns["completion_tokens"] = [s.completion_tokens for s in samples]
+    return columns
+
+
+def _results(values: Any, count: int) -> list[VerifierResult]:
+    values = list(values)
+    if len(values) != count:
+        raise ValueError(f"a batched verifier returned {len(values)} scores for {count} samples")
+    return [_result(v) for v in values]
+
+
+def _result(value: Any) -> VerifierResult:
+    if isinstance(value, VerifierResult):
+        return VerifierResult(None if value.value is None else float(value.value), value.details)
+    if value is None:
+        return VerifierResult(None)
+    if isinstance(value, bool):
+        return VerifierResult(float(value))
+    if isinstance(value, (int, float)):
+        return VerifierResult(float(value))
+    raise TypeError(f"a verifier returned {type(value).__name__}; return a float, None or VerifierResult")

@@ -1,0 +1,71 @@
+"""Countdown reward: the expression uses exactly the given numbers, each once, and hits the target.
+
+Parsed with Python's `ast` into a whitelist of nodes and evaluated with exact fractions: model
+text is never passed to eval().
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from fractions import Fraction
+
+from rewards.base import Sample, VerifierResult
+from rewards.extract import answer_tag
+from rewards.registry import register
+
+_OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+MAX_EXPRESSION_CHARS = 200
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def evaluate_expression(text: str) -> tuple[Fraction, list[int]]:
+    """Exact value of an arithmetic expression and the integer literals it uses, or _Invalid."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise _Invalid("expression too long")
+    try:
+        tree = ast.parse(text.replace("×", "*").replace("÷", "/"), mode="eval")
+    except SyntaxError as err:
+        raise _Invalid(f"not an expression: {err.msg}") from None
+    used: list[int] = []
+
+    def walk(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            left, right = walk(node.left), walk(node.right)
+            if isinstance(node.op, ast.Div) and right == 0:
+                raise _Invalid("division by zero")
+            return _OPERATORS[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            raise _Invalid("unary minus is not allowed")
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            used.append(node.value)
+            return Fraction(node.value)
+        raise _Invalid(f"{type(node).__name__} is not allowed")
+
+    return walk(tree.body), used
+
+
+@register("countdown")
+def countdown_reward(sample: Sample) -> VerifierResult:
+    """1.0 when <answer> holds an expression over exactly `numbers` equal to `target`, else 0.0.
+
+    An '= target' suffix is accepted. Needs dataset columns `numbers` and `target`.
+    """
+    numbers, target = sample.columns.get("numbers"), sample.columns.get("target", sample.answer)
+    if numbers is None or target is None:
+        raise ValueError("countdown needs dataset columns 'numbers' and 'target'")
+    found = answer_tag(sample.completion)
+    if found is None:
+        return VerifierResult(0.0, {"reason": "no <answer>"})
+    expression = found.split("=")[0].strip()
+    try:
+        value, used = evaluate_expression(expression)
+    except _Invalid as err:
+        return VerifierResult(0.0, {"expression": expression, "reason": str(err)})
+    if Counter(used) != Counter(int(n) for n in numbers):
+        return VerifierResult(0.0, {"expression": expression, "reason": f"uses {sorted(used)}, needs {sorted(numbers)}"})
+    hit = value == Fraction(str(target))
+    return VerifierResult(float(hit), {"expression": expression, "value": str(value)})

@@ -1,0 +1,1 @@
+"""Running untrusted code: isolation, limits, a forgery-proof test harness, a worker pool."""

@@ -1,0 +1,32 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_BASE = ROOT / "examples" / "tiny_base" / "checkpoint"
+
+
+@pytest.fixture
+def tiny_base() -> Path:
+    if not (TINY_BASE / "config.json").exists():
+        pytest.fail(f"the shipped tiny base checkpoint is missing at {TINY_BASE}")
+    return TINY_BASE
+
+
+def minimal_recipe(tmp_path: Path, **sections) -> dict:
+    recipe = {
+        "name": "test",
+        "output_dir": str(tmp_path / "runs"),
+        "model": {"path": str(TINY_BASE)},
+        "data": {"train": {"task": "arithmetic", "num_samples": 64}},
+        "rewards": {"verifiers": [{"name": "answer"}]},
+        "rollout": {"group_size": 4, "prompts_per_step": 4, "max_completion_tokens": 16},
+        "trainer": {"steps": 2},
+    }
+    for key, value in sections.items():
+        recipe[key] = {**recipe.get(key, {}), **value} if isinstance(value, dict) else value
+    return recipe

@@ -1,0 +1,129 @@
+"""Recipe validation: each kind of mistake gives one error naming the key, the value and the fix."""
+
+import pytest
+import yaml
+
+from grpo.config import RecipeError, apply_override, dump_recipe, load_recipe, recipe_from_dict
+from tests.conftest import ROOT, minimal_recipe
+
+
+def write(tmp_path, recipe):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_valid_recipe_and_defaults(tmp_path):
+    recipe = load_recipe(write(tmp_path, minimal_recipe(tmp_path)))
+    assert recipe.rollout.group_size == 4
+    assert recipe.algorithm.advantage == "grpo" and recipe.algorithm.beta == 0.0
+    assert recipe.batch_size == 16
+
+
+def test_dotted_overrides_parse_values(tmp_path):
+    recipe = load_recipe(
+        write(tmp_path, minimal_recipe(tmp_path)),
+        ["trainer.learning_rate=3e-6", "rollout.group_size=8", "rollout.stop=['</answer>']", "algorithm.advantage=rloo"],
+    )
+    assert recipe.trainer.learning_rate == 3e-6
+    assert recipe.rollout.group_size == 8
+    assert recipe.rollout.stop == ["</answer>"]
+    assert recipe.algorithm.advantage == "rloo"
+
+
+def test_unknown_key_names_key_and_suggests(tmp_path):
+    raw = minimal_recipe(tmp_path, rollout={"groupsize": 8})
+    with pytest.raises(RecipeError) as err:
+        recipe_from_dict(raw)
+    message = str(err.value)
+    assert "rollout.groupsize" in message and "did you mean 'rollout.group_size'" in message
+
+
+def test_unknown_override_key(tmp_path):
+    with pytest.raises(RecipeError, match="unknown key 'trainer.lr'"):
+        load_recipe(write(tmp_path, minimal_recipe(tmp_path)), ["trainer.lr=1e-5"])
+
+
+def test_wrong_type_names_value(tmp_path):
+    with pytest.raises(RecipeError) as err:
+        recipe_from_dict(minimal_recipe(tmp_path, rollout={"group_size": "many"}))
+    assert "rollout.group_size = 'many'" in str(err.value)
+    assert "Samples per prompt" in str(err.value)  # the field's help says what it is
+
+
+def test_out_of_range_value(tmp_path):
+    with pytest.raises(RecipeError) as err:
+        recipe_from_dict(minimal_recipe(tmp_path, rollout={"group_size": 1}))
+    assert "rollout.group_size = 1" in str(err.value) and "greater than or equal to 2" in str(err.value)
+
+
+def test_missing_required_section(tmp_path):
+    raw = minimal_recipe(tmp_path)
+    del raw["rewards"]
+    with pytest.raises(RecipeError, match="rewards is required"):
+        recipe_from_dict(raw)
+
+
+def test_missing_model_file(tmp_path):
+    raw = minimal_recipe(tmp_path, model={"path": "./no/such/model"})
+    with pytest.raises(RecipeError, match=r"model.path = './no/such/model': no such file"):
+        load_recipe(write(tmp_path, raw))
+
+
+def test_missing_data_file(tmp_path):
+    raw = minimal_recipe(tmp_path, data={"train": {"path": str(tmp_path / "missing.jsonl")}})
+    with pytest.raises(RecipeError, match="data.train.path"):
+        load_recipe(write(tmp_path, raw))
+
+
+def test_minibatch_must_divide_batch(tmp_path):
+    with pytest.raises(RecipeError) as err:
+        recipe_from_dict(minimal_recipe(tmp_path, trainer={"minibatch_size": 5}))
+    assert "trainer.minibatch_size = 5" in str(err.value) and "must divide the batch of 16" in str(err.value)
+
+
+def test_microbatch_must_divide_minibatch(tmp_path):
+    with pytest.raises(RecipeError, match="trainer.microbatch_size = 3"):
+        recipe_from_dict(minimal_recipe(tmp_path, trainer={"minibatch_size": 8, "microbatch_size": 3}))
+
+
+def test_dr_grpo_with_std_is_refused(tmp_path):
+    with pytest.raises(RecipeError, match="algorithm.std_scope = 'group'"):
+        recipe_from_dict(minimal_recipe(tmp_path, algorithm={"advantage": "dr_grpo"}))
+
+
+def test_dataset_needs_exactly_one_source(tmp_path):
+    raw = minimal_recipe(tmp_path, data={"train": {"task": "arithmetic", "num_samples": 4, "path": "x.jsonl"}})
+    with pytest.raises(RecipeError, match="exactly one of `task`"):
+        recipe_from_dict(raw)
+
+
+def test_correctness_must_name_a_verifier(tmp_path):
+    with pytest.raises(RecipeError, match="rewards.correctness = 'math'"):
+        recipe_from_dict(minimal_recipe(tmp_path, rewards={"verifiers": [{"name": "answer"}], "correctness": "math"}))
+
+
+def test_bad_yaml_and_missing_recipe(tmp_path):
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_recipe(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        load_recipe(bad)
+
+
+def test_malformed_override():
+    with pytest.raises(RecipeError, match="key.path=value"):
+        apply_override({}, "trainer.learning_rate")
+
+
+def test_dump_round_trips(tmp_path):
+    recipe = load_recipe(write(tmp_path, minimal_recipe(tmp_path)), ["algorithm.epsilon_high=0.28"])
+    again = recipe_from_dict(yaml.safe_load(dump_recipe(recipe)))
+    assert again == recipe
+
+
+@pytest.mark.parametrize("recipe_file", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_recipes_validate(recipe_file, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    load_recipe(recipe_file)

@@ -1,0 +1,19 @@
+"""Run logger: metrics JSONL, resume truncation, samples, NaN handling."""
+
+import json
+
+from grpo.logging import RunLogger, read_metrics
+
+
+def test_log_truncate_and_samples(tmp_path, capsys):
+    logger = RunLogger(tmp_path, total_steps=3)
+    for step in (1, 2, 3):
+        logger.log(step, {"reward/mean": step / 10, "accuracy": float("nan"), "time/step": 0.1})
+    out = capsys.readouterr().out
+    assert "step    3/3  reward 0.300" in out
+    assert [m["step"] for m in read_metrics(tmp_path)] == [1, 2, 3]
+    assert read_metrics(tmp_path)[0]["accuracy"] is None  # NaN is not valid JSON
+    logger.truncate_after(2)
+    assert [m["step"] for m in read_metrics(tmp_path)] == [1, 2]
+    logger.write_samples(2, [{"completion": "x"}])
+    assert json.loads((tmp_path / "samples" / "step_000002.jsonl").read_text())["completion"] == "x"

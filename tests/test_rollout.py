@@ -1,0 +1,93 @@
+"""The transformers engine and sampling: determinism, stops, lengths, sampler log-probs."""
+
+import pytest
+import torch
+
+from grpo.policy import completion_logprobs
+from grpo.rollout.base import SamplingParams
+from grpo.rollout.hf_engine import TransformersEngine
+from grpo.rollout.sampling import sample_tokens, top_p_filter
+
+
+def test_top_p_keeps_smallest_set_reaching_mass():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(top_p_filter(logits, 0.7))
+    assert kept.tolist() == [[True, True, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.5)).tolist() == [[True, False, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 1.0)).all()
+
+
+def test_sample_tokens_greedy_and_distribution():
+    logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]]))
+    tokens, logprobs = sample_tokens(logits, 0.0, 1.0, None)
+    assert tokens.tolist() == [1] and logprobs.item() == pytest.approx(torch.tensor(0.6).log().item(), abs=1e-6)
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.cat([sample_tokens(logits.expand(1000, 3), 1.0, 1.0, generator)[0] for _ in range(10)])
+    freq = torch.bincount(draws, minlength=3).float() / len(draws)
+    assert torch.allclose(freq, torch.tensor([0.1, 0.6, 0.3]), atol=0.02)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from grpo.config import ModelConfig
+    from grpo.policy import load_model, load_tokenizer
+    from tests.conftest import TINY_BASE
+
+    config = ModelConfig(path=str(TINY_BASE))
+    model = load_model(config, torch.device("cpu"), trainable=False)
+    return TransformersEngine(model, load_tokenizer(config))
+
+
+from grpo.data import R1_ZERO_TEMPLATE
+
+PROMPTS = [R1_ZERO_TEMPLATE.format(prompt="What is 123 + 456?"), R1_ZERO_TEMPLATE.format(prompt="What is 7 + 8?")]
+
+
+def test_same_seed_same_samples_other_seed_differs(engine):
+    params = SamplingParams(n=3, temperature=1.0, max_tokens=12, seed=5)
+    a = engine.generate(PROMPTS, params)
+    b = engine.generate(PROMPTS, params)
+    c = engine.generate(PROMPTS, SamplingParams(n=3, temperature=1.0, max_tokens=12, seed=6))
+    assert [x.completion_ids for x in a] == [x.completion_ids for x in b]
+    assert [x.completion_ids for x in a] != [x.completion_ids for x in c]
+    assert [x.prompt_index for x in a] == [0, 0, 0, 1, 1, 1]
+
+
+def test_max_tokens_gives_length_finish(engine):
+    out = engine.generate(PROMPTS, SamplingParams(n=2, max_tokens=3, seed=0))
+    for completion in out:
+        assert len(completion.completion_ids) <= 3
+        if len(completion.completion_ids) == 3 and completion.completion_ids[-1] not in engine.eos_ids:
+            assert completion.finish_reason == "length"
+
+
+def test_stop_string_is_kept_and_ends_the_completion(engine):
+    out = engine.generate(PROMPTS, SamplingParams(n=4, max_tokens=64, stop=("</answer>",), seed=1))
+    stopped = [c for c in out if c.finish_reason == "stop"]
+    assert stopped, "the tiny base should close its answers within 64 tokens"
+    for completion in stopped:
+        assert completion.text.endswith("</answer>") or completion.completion_ids[-1] in engine.eos_ids
+        assert completion.text.count("</answer>") <= 1
+
+
+def test_multi_token_stop_string_is_matched_in_text(engine):
+    out = engine.generate(PROMPTS[:1], SamplingParams(n=4, max_tokens=60, stop=("So the",), seed=2))
+    hits = [c for c in out if "So the" in c.text]
+    assert hits
+    for completion in hits:
+        assert completion.text.endswith("So the") and completion.finish_reason == "stop"
+
+
+def test_sampler_logprobs_match_trainer_logprobs(engine):
+    out = engine.generate(PROMPTS, SamplingParams(n=2, temperature=0.8, max_tokens=10, seed=3))
+    for completion in out:
+        ids = torch.tensor([completion.prompt_ids + completion.completion_ids])
+        trainer, _ = completion_logprobs(engine.model, ids, torch.ones_like(ids), len(completion.completion_ids), temperature=0.8)
+        assert torch.allclose(trainer[0], torch.tensor(completion.logprobs), atol=1e-4)
+
+
+def test_greedy_is_batch_independent(engine):
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=20)
+    together = engine.generate(PROMPTS, params)
+    alone = [engine.generate([p], params)[0] for p in PROMPTS]
+    assert [c.completion_ids for c in together] == [c.completion_ids for c in alone]
