@@ -27,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--checkpoint", help="model directory (a run's checkpoints/step_N/model); default: model.path")
     evaluate.add_argument("--output", help="write the metrics as JSON here")
 
-    args = parser.parse_args(argv)
+    # overrides may come after options too (`--checkpoint X eval.k=8`): collect the stray ones
+    args, extra = parser.parse_known_args(argv)
+    stray = [item for item in extra if "=" in item and not item.startswith("-")]
+    if len(stray) != len(extra) or not hasattr(args, "overrides"):
+        parser.error(f"unrecognized arguments: {' '.join(x for x in extra if x not in stray)}")
+    args.overrides = list(args.overrides) + stray
     try:
         if args.command == "train":
             return _train(args)
