@@ -16,9 +16,21 @@ import torch
 
 from grpo import algorithms
 from grpo.batch import RolloutBatch
-from grpo.config import Recipe
+from grpo.config import Recipe, TrainerConfig
 from grpo.policy import completion_logprobs, export_weights, load_model, load_tokenizer, resolve_device, unwrap
 from grpo.rollout.base import Completion, SamplingParams
+
+
+def lr_factor(step: int, trainer: TrainerConfig) -> float:
+    """Multiplier of the base learning rate after `step` training steps: linear warmup, then decay."""
+    if trainer.warmup_steps and step < trainer.warmup_steps:
+        return (step + 1) / trainer.warmup_steps
+    if trainer.lr_schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - trainer.warmup_steps) / max(1, trainer.steps - trainer.warmup_steps))
+    if trainer.lr_schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def quiet_transformers() -> None:
@@ -53,7 +65,7 @@ class Learner:
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         t = recipe.trainer
         self.optimizer = torch.optim.AdamW(trainable, lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, t))
         self.engine = None
         if recipe.rollout.colocate:
             from grpo.rollout import ENGINES
@@ -62,19 +74,6 @@ class Learner:
             self.engine = ENGINES[recipe.rollout.engine](
                 self.model, self.tokenizer, max_prompt_tokens=recipe.rollout.max_prompt_tokens
             )
-
-    # ------------------------------------------------------------------ schedule
-
-    def _lr_factor(self, step: int) -> float:
-        t = self.recipe.trainer
-        if t.warmup_steps and step < t.warmup_steps:
-            return (step + 1) / t.warmup_steps
-        if t.lr_schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
-        if t.lr_schedule == "linear":
-            return 1.0 - progress
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     # ------------------------------------------------------------------ rollout (colocated)
 
@@ -185,10 +184,20 @@ class Learner:
     # ------------------------------------------------------------------ state
 
     def save(self, directory: str) -> None:
+        """`model/`: a full Hugging Face checkpoint (LoRA merged in) anyone can load; `adapter/`: the
+        LoRA adapter alone, which resume restores; `learner_state.pt`: optimizer, schedule, RNG."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        model = self.model
-        model.save_pretrained(path / "model", safe_serialization=True)
+        base = unwrap(self.model)
+        if base is not self.model:
+            self.model.save_pretrained(path / "adapter", safe_serialization=True)
+            merged = {name: tensor for name, tensor in export_weights(self.model).items()}
+            base.save_pretrained(path / "model", state_dict=merged, safe_serialization=True)
+            # save_pretrained of a PEFT-injected module writes an adapter config beside the weights
+            for stray in ("adapter_config.json", "adapter_model.safetensors"):
+                (path / "model" / stray).unlink(missing_ok=True)
+        else:
+            self.model.save_pretrained(path / "model", safe_serialization=True)
         self.tokenizer.save_pretrained(path / "model")
         torch.save(
             {
@@ -208,7 +217,7 @@ class Learner:
             from peft import set_peft_model_state_dict
             from safetensors.torch import load_file
 
-            set_peft_model_state_dict(self.model, load_file(str(weights / "adapter_model.safetensors")))
+            set_peft_model_state_dict(self.model, load_file(str(path / "adapter" / "adapter_model.safetensors")))
         else:
             from safetensors.torch import load_file
 

@@ -21,15 +21,6 @@ from tests.conftest import ROOT, TINY_BASE
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
-
-
 def small_recipe(tmp_path: Path, name: str, *extra: str):
     return load_recipe(QUICKSTART, [
         f"output_dir={tmp_path}", f"name={name}", f"model.path={TINY_BASE}",
