@@ -27,17 +27,30 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--checkpoint", help="model directory (a run's checkpoints/step_N/model); default: model.path")
     evaluate.add_argument("--output", help="write the metrics as JSON here")
 
+    verify = commands.add_parser("verify", help="score one completion with one verifier and show what it saw")
+    verify.add_argument("--verifier", required=True, help="a built-in name, module:attr or file.py:attr")
+    verify.add_argument("--completion", required=True, help="the model's text")
+    verify.add_argument("--answer", default=None, help="the reference answer")
+    verify.add_argument("--prompt", default="", help="the prompt (some verifiers read it)")
+    verify.add_argument("--column", action="append", default=[], metavar="KEY=VALUE",
+                        help="another dataset column, value parsed as YAML (e.g. numbers=[3,5,7])")
+    verify.add_argument("--kwargs", default="{}", help="verifier keyword arguments as YAML/JSON")
+    verify.add_argument("--max-tokens", type=int, default=0, help="the recipe's max_completion_tokens")
+
     # overrides may come after options too (`--checkpoint X eval.k=8`): collect the stray ones
     args, extra = parser.parse_known_args(argv)
     stray = [item for item in extra if "=" in item and not item.startswith("-")]
-    if len(stray) != len(extra) or not hasattr(args, "overrides"):
-        parser.error(f"unrecognized arguments: {' '.join(x for x in extra if x not in stray)}")
-    args.overrides = list(args.overrides) + stray
+    if len(stray) != len(extra) or (stray and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if hasattr(args, "overrides"):
+        args.overrides = list(args.overrides) + stray
     try:
         if args.command == "train":
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "verify":
+            return _verify(args)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -128,6 +141,36 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"{key:<28} {value:.4f}")
     if args.output:
         Path(args.output).write_text(json.dumps({"model": recipe.model.path, **metrics}, indent=2) + "\n")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import time
+
+    import yaml
+
+    from rewards import Sample, VerifierError, build
+
+    try:
+        kwargs = yaml.safe_load(args.kwargs) or {}
+        columns = {}
+        for item in args.column:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise RecipeError(f"--column {item!r} must look like KEY=VALUE")
+            columns[key] = yaml.safe_load(value)
+        verifier = build(args.verifier, kwargs)
+    except (VerifierError, yaml.YAMLError) as err:
+        raise RecipeError(str(err)) from None
+    sample = Sample(prompt=args.prompt, completion=args.completion, answer=args.answer, columns=columns,
+                    completion_tokens=0, max_completion_tokens=args.max_tokens)
+    started = time.time()
+    result = verifier([sample])[0]
+    print(f"verifier   {args.verifier}")
+    print(f"score      {result.value}")
+    for key, value in result.details.items():
+        print(f"{key:<10} {value}")
+    print(f"time       {1000 * (time.time() - started):.1f} ms")
     return 0
 
 

@@ -282,7 +282,31 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         apply_override(raw, item)
     recipe = recipe_from_dict(raw)
     check_paths(recipe)
+    check_verifiers(recipe)
     return recipe
+
+
+def check_verifiers(recipe: Recipe) -> None:
+    """Every verifier must resolve now, not in a worker an hour in; file paths become absolute so
+    Ray workers in other directories find them."""
+    from rewards.base import VerifierError
+    from rewards.registry import resolve
+
+    for index, spec in enumerate(recipe.rewards.verifiers):
+        target, _, attr = spec.name.rpartition(":")
+        if target.endswith(".py"):
+            spec.name = f"{Path(target).expanduser().resolve()}:{attr}"
+        try:
+            resolve(spec.name)
+        except VerifierError as err:
+            raise RecipeError(f"rewards.verifiers.{index}.name = {spec.name!r}: {err}") from None
+    names = [spec.name for spec in recipe.rewards.verifiers]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise RecipeError(
+            f"rewards.verifiers names {duplicates} twice; metrics are keyed by name, so combine the "
+            "weights into one entry or wrap the second in your own function"
+        )
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

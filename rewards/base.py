@@ -79,7 +79,8 @@ def shape_of(fn: Callable[..., Any]) -> str:
     if marked:
         return marked
     try:
-        parameters = inspect.signature(fn).parameters
+        # a class is judged by its __call__, so finding the shape never instantiates it
+        parameters = inspect.signature(fn.__call__ if inspect.isclass(fn) else fn).parameters
     except (TypeError, ValueError):
         return "sample"
     if "completions" in parameters:
@@ -95,8 +96,12 @@ def as_batched(fn: Callable[..., Any], kwargs: dict[str, Any]) -> BatchedVerifie
 
     if shape == "trl":
 
+        accepted = _accepted_keywords(fn)
+
         def call_trl(samples: list[Sample]) -> list[VerifierResult]:
             columns = _column_lists(samples)
+            if accepted is not None:  # no **kwargs: hand over only the columns it names
+                columns = {k: v for k, v in columns.items() if k in accepted}
             completions = [s.completion_messages if s.is_chat else s.completion for s in samples]
             prompts = [s.prompt for s in samples]
             return _results(fn(prompts=prompts, completions=completions, **columns, **kwargs), len(samples))
@@ -107,6 +112,17 @@ def as_batched(fn: Callable[..., Any], kwargs: dict[str, Any]) -> BatchedVerifie
         return lambda samples: _results(fn(samples, **kwargs), len(samples))
 
     return lambda samples: [_result(fn(sample, **kwargs)) for sample in samples]
+
+
+def _accepted_keywords(fn: Callable[..., Any]) -> set[str] | None:
+    """Parameter names of `fn`, or None when it takes **kwargs (then it gets every column)."""
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return set(parameters)
 
 
 def _column_lists(samples: list[Sample]) -> dict[str, list[Any]]:

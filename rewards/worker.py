@@ -1,7 +1,8 @@
-"""Reward worker: builds the recipe's verifiers once and scores batches of samples.
+"""Reward worker: scores batches of samples with the recipe's verifiers, inside a Ray actor (CPU).
 
-Runs inside a Ray actor (CPU). A verifier that raises gives its fallback reward for that call
-and is counted, never crashing the run; the driver decides when failures mean misconfiguration.
+Verifiers run in a killable child process (rewards/runner.py): an exception or a timeout gives
+that sample the verifier's fallback reward and is counted, never stopping the run. Whether a
+step's failures mean misconfiguration is the driver's call (every sample failing does).
 """
 
 from __future__ import annotations
@@ -9,24 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from rewards.base import Sample, VerifierResult
-from rewards.registry import build
+from rewards.runner import VerifierRunner
 
 
 class RewardWorker:
     def __init__(self, specs: list[dict[str, Any]]):
         self.specs = specs
-        self.verifiers = [build(spec["name"], spec.get("kwargs", {})) for spec in specs]
+        self.runner = VerifierRunner(specs)
 
     def score(self, samples: list[Sample]) -> tuple[list[list[VerifierResult]], list[int], list[str | None]]:
-        """Per verifier: results for every sample; and per verifier: failures and first error."""
-        results, failures, errors = [], [], []
-        for spec, fn in zip(self.specs, self.verifiers):
-            try:
-                results.append(fn(samples))
-                failures.append(0)
-                errors.append(None)
-            except Exception as err:  # a verifier bug must not stop training; it is counted instead
-                results.append([VerifierResult(spec.get("fallback", 0.0), {"error": repr(err)}) for _ in samples])
-                failures.append(len(samples))
-                errors.append(f"{type(err).__name__}: {err}")
-        return results, failures, errors
+        """Per verifier: the results for every sample, the number of failed samples, the first error."""
+        outcomes = [self.runner.score(index, samples) for index in range(len(self.specs))]
+        return [o.results for o in outcomes], [o.failures for o in outcomes], [o.first_error for o in outcomes]
