@@ -68,8 +68,8 @@ def build(name: str, kwargs: dict[str, Any]) -> BatchedVerifier:
     if inspect.isclass(target):
         try:
             instance = target(**kwargs)
-        except TypeError as err:
-            raise VerifierError(f"verifier {name!r}: bad kwargs {kwargs}: {err}") from None
+        except (TypeError, ValueError, RuntimeError) as err:  # IsolationError is a RuntimeError
+            raise VerifierError(f"verifier {name!r} with kwargs {kwargs}: {err}") from None
         return as_batched(instance, {})
     if not callable(target):
         raise VerifierError(f"verifier {name!r} is a {type(target).__name__}, not a function or class")
