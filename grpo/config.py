@@ -91,8 +91,10 @@ class RolloutConfig(_Section):
     )
     num_workers: int = Field(1, ge=1, description="Rollout actors when not colocated; prompts are sharded.")
     compile: bool = Field(
-        False, description="GPU fast path: static KV cache and compiled decode step (CUDA graphs)."
+        True, description="GPU fast path: static KV cache, bucketed shapes, compiled decode step with CUDA "
+        "graphs (ignored on CPU)."
     )
+    ignore_eos: bool = Field(False, description="Never stop at EOS: every completion is max_completion_tokens long.")
 
 
 class VerifierSpec(_Section):

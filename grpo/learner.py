@@ -64,7 +64,8 @@ class Learner:
             self.reference = load_model(recipe.model, self.device, trainable=False)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         t = recipe.trainer
-        self.optimizer = torch.optim.AdamW(trainable, lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay)
+        self.optimizer = torch.optim.AdamW(trainable, lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay,
+                                           fused=self.device.type == "cuda")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, t))
         self.engine = None
         if recipe.rollout.colocate:
@@ -72,7 +73,8 @@ class Learner:
             import grpo.rollout.hf_engine  # noqa: F401  registers the engine
 
             self.engine = ENGINES[recipe.rollout.engine](
-                self.model, self.tokenizer, max_prompt_tokens=recipe.rollout.max_prompt_tokens
+                self.model, self.tokenizer, max_prompt_tokens=recipe.rollout.max_prompt_tokens,
+                compile=recipe.rollout.compile,
             )
 
     # ------------------------------------------------------------------ rollout (colocated)
@@ -179,6 +181,10 @@ class Learner:
             gap = (old_logprobs - batch.sampler_logprobs).abs() * batch.completion_mask
             metrics["rollout/logprob_gap"] = float(gap.sum() / batch.completion_mask.sum().clamp(min=1))
         self.scheduler.step()
+        if self.device.type == "cuda":
+            # the peak since the last step: this step's generation (colocated) and its update
+            metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+            torch.cuda.reset_peak_memory_stats(self.device)
         return metrics
 
     # ------------------------------------------------------------------ state

@@ -85,6 +85,23 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return positions.clamp(min=0)
 
 
+def _chunk_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, temperature: float,
+                    with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One chunk: (N, H) hidden -> (N,) log-probs of `targets` and (N,) entropies (zeros if not asked)."""
+    logits = (hidden @ weight.t()).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    chosen = logits.gather(1, targets[:, None]).squeeze(1)
+    logprobs = chosen - torch.logsumexp(logits, dim=-1)
+    if with_entropy:
+        with torch.no_grad():
+            logp = torch.log_softmax(logits, dim=-1)
+            entropy = -(logp.exp() * logp).sum(dim=-1)
+    else:
+        entropy = torch.zeros_like(logprobs).detach()
+    return logprobs, entropy
+
+
 def selective_logprobs(
     hidden: torch.Tensor,
     lm_head: nn.Module,
@@ -97,23 +114,28 @@ def selective_logprobs(
     """log softmax(lm_head(hidden) / temperature)[targets], chunked over positions.
 
     hidden (B, T, H), targets (B, T) -> logprobs (B, T) float32, entropy (B, T) float32 or None.
-    Each chunk's logits are upcast to float32 for the log-sum-exp, then freed; backward
-    recomputes nothing extra because autograd keeps only the chunk's softmax inputs.
+    Each chunk's logits are computed in float32 for the log-sum-exp and freed. Under autograd each
+    chunk is checkpointed: backward recomputes its logits instead of keeping them, so at most one
+    chunk of (chunk_size x vocab) float32 logits is alive at any time, forward or backward.
     """
+    from torch.utils.checkpoint import checkpoint
+
     batch, length, width = hidden.shape
+    weight = lm_head.weight
+    if getattr(lm_head, "bias", None) is not None:
+        raise ValueError("selective_logprobs expects an LM head without bias")
     flat_hidden = hidden.reshape(-1, width)
     flat_targets = targets.reshape(-1)
+    needs_grad = torch.is_grad_enabled() and (flat_hidden.requires_grad or weight.requires_grad)
     logprob_chunks, entropy_chunks = [], []
     for start in range(0, flat_hidden.shape[0], chunk_size):
-        logits = lm_head(flat_hidden[start : start + chunk_size]).float()
-        if temperature != 1.0:
-            logits = logits / temperature
-        chosen = logits.gather(1, flat_targets[start : start + chunk_size, None]).squeeze(1)
-        logprob_chunks.append(chosen - torch.logsumexp(logits, dim=-1))
-        if with_entropy:
-            with torch.no_grad():
-                logp = torch.log_softmax(logits.detach(), dim=-1)
-                entropy_chunks.append(-(logp.exp() * logp).sum(dim=-1))
+        args = (flat_hidden[start : start + chunk_size], weight, flat_targets[start : start + chunk_size], temperature, with_entropy)
+        if needs_grad:
+            logprobs, entropy = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
+        else:
+            logprobs, entropy = _chunk_logprobs(*args)
+        logprob_chunks.append(logprobs)
+        entropy_chunks.append(entropy.detach())
     logprobs = torch.cat(logprob_chunks).view(batch, length)
     entropy = torch.cat(entropy_chunks).view(batch, length) if with_entropy else None
     return logprobs, entropy

@@ -133,7 +133,8 @@ def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger) ->
 
 def sampling_params(recipe: Recipe) -> SamplingParams:
     r = recipe.rollout
-    return SamplingParams(n=r.group_size, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_completion_tokens, stop=tuple(r.stop))
+    return SamplingParams(n=r.group_size, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_completion_tokens,
+                          stop=tuple(r.stop), ignore_eos=r.ignore_eos)
 
 
 def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int) -> tuple[Scored, dict[str, float]]:
@@ -168,7 +169,7 @@ def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tok
                 f"dynamic sampling kept no group at step {step} after {rounds} rounds: every group's rewards "
                 "were equal. Raise algorithm.dynamic_sampling.max_rounds, or check the verifiers"
             )
-    return kept, {"time/rollout": time.time() - t0}
+    return kept, {"time/rollout": time.time() - t0, **kept.timings}
 
 
 def make_batch(recipe: Recipe, rollout: Scored, pad_id: int) -> tuple[RolloutBatch, dict[str, float]]:
@@ -257,7 +258,8 @@ def _concat(a: Scored, b: Scored) -> Scored:
         {n: s.failures.get(n, 0) + t.failures.get(n, 0) for n in s.failures}, {**t.first_errors, **s.first_errors},
         s.details + t.details,
     )
-    return Scored(a.completions + b.completions, a.rows + b.rows, merged)
+    timings = {k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in set(a.timings) | set(b.timings)}
+    return Scored(a.completions + b.completions, a.rows + b.rows, merged, timings)
 
 
 def _get(ref: Any) -> Any:

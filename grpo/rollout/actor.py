@@ -26,7 +26,9 @@ class RolloutWorker:
         model_config = recipe.model.model_copy(update={"lora": recipe.model.lora.model_copy(update={"enabled": False})})
         self.model = load_model(model_config, device, trainable=False)
         self.tokenizer = load_tokenizer(recipe.model)
-        self.engine = ENGINES[recipe.rollout.engine](self.model, self.tokenizer, max_prompt_tokens=recipe.rollout.max_prompt_tokens)
+        self.engine = ENGINES[recipe.rollout.engine](
+            self.model, self.tokenizer, max_prompt_tokens=recipe.rollout.max_prompt_tokens, compile=recipe.rollout.compile
+        )
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
         return self.engine.generate(prompts, params)

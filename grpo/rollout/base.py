@@ -18,6 +18,7 @@ class SamplingParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     seed: int = 0
+    ignore_eos: bool = False  # generate exactly max_tokens (benchmarks: min = max new tokens)
 
 
 @dataclass

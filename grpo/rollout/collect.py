@@ -7,7 +7,8 @@ generation still under way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from grpo.cluster import Actors
@@ -25,6 +26,7 @@ class Scored:
     completions: list[Completion]
     rows: list[dict[str, Any]]  # dataset row of each completion
     scored: ScoredBatch
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def generation_seed(seed: int, step: int, round_index: int, shard: int) -> int:
@@ -46,6 +48,7 @@ def generate_and_score(
 ) -> Scored:
     import ray
 
+    started = time.time()
     engines = actors.rollouts or [actors.learner]
     shards = _shards(len(prompts), len(engines))
     pending = {}
@@ -66,9 +69,12 @@ def generate_and_score(
         # every reward worker takes a slice, so scoring runs in parallel and beside generation
         for chunk, (lo, hi) in enumerate(_shards(len(samples), len(actors.rewards))):
             reward_futures[(shard_index, chunk)] = actors.rewards[chunk].score.remote(samples[lo:hi])
+    generated_at = time.time()
     completions = [c for index in sorted(generated) for c in generated[index]]
     outputs = [ray.get(reward_futures[key]) for key in sorted(reward_futures)]
-    return Scored(completions, [rows[c.prompt_index] for c in completions], _merge(outputs, verifier_specs, none_as))
+    # rewards overlap generation; only the wait after the last shard is reward time on the clock
+    timings = {"time/generate": generated_at - started, "time/rewards": time.time() - generated_at}
+    return Scored(completions, [rows[c.prompt_index] for c in completions], _merge(outputs, verifier_specs, none_as), timings)
 
 
 def _shards(count: int, parts: int) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@ only every few steps on a GPU (a per-step host sync costs more than a small mode
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -21,12 +22,21 @@ from grpo.rollout.sampling import sample_tokens
 class TransformersEngine:
     """Generates with `model` (shared with a colocated trainer, or owned by a rollout actor)."""
 
-    def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int = 512, batch_size: int = 256):
+    def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int = 512, batch_size: int = 256,
+                 compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64):
         self.model = model
         self.tokenizer = tokenizer
         self.max_prompt_tokens = max_prompt_tokens
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
+        on_gpu = self.device.type == "cuda"
+        # GPU fast path: a static KV cache (fixed addresses) lets the decode step be captured as a CUDA
+        # graph; batch and prompt widths are rounded up to buckets so captured graphs are reused.
+        self.static = (compile and on_gpu) if static_cache is None else static_cache
+        self.batch_bucket = batch_bucket if self.static else 1
+        self.length_bucket = length_bucket if self.static else 1
+        self._caches: dict[tuple[int, int], Any] = {}
+        self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=False) if (compile and on_gpu) else self._decode
         self.eos_ids = _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
 
@@ -60,36 +70,76 @@ class TransformersEngine:
             ids = [self.tokenizer.bos_token_id] + ids
         return ids[-self.max_prompt_tokens :]
 
+    def _decode(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache_position: torch.Tensor,
+                attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:
+        """One decode step over the static cache: (B, 1) tokens -> (B, V) next-token logits."""
+        out = self.model(input_ids=input_ids, position_ids=position_ids, cache_position=cache_position,
+                         attention_mask=attention_mask, past_key_values=cache, use_cache=True)
+        return out.logits[:, -1, :]
+
+    def _static_step(self, *args: Any) -> torch.Tensor:
+        try:
+            # cudagraph trees reuse the output buffer on the next replay: take a copy we own
+            return self._step(*args).clone()
+        except Exception as err:  # a model dynamo cannot capture still generates, eagerly
+            if self._step is self._decode:
+                raise
+            warnings.warn(f"compiled decoding failed ({type(err).__name__}: {err}); decoding eagerly", stacklevel=2)
+            self._step = self._decode
+            return self._decode(*args)
+
+    def _static_cache(self, batch: int, length: int) -> Any:
+        from transformers import StaticCache
+
+        key = (batch, length)
+        if key not in self._caches:
+            self._caches[key] = StaticCache(config=self.model.config, max_cache_len=length)
+        else:
+            self._caches[key].reset()
+        return self._caches[key]
+
     def _generate_batch(
         self, rows: list[tuple[int, list[int]]], params: SamplingParams, generator: torch.Generator
     ) -> list[Completion]:
         from transformers import DynamicCache
 
         device = self.device
+        real = len(rows)
+        padded_rows = rows + [rows[0]] * (-real % self.batch_bucket)  # bucket filler, discarded
         width = max(len(ids) for _, ids in rows)
-        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for row, (_, ids) in enumerate(rows):
+        width += -width % self.length_bucket
+        count = len(padded_rows)
+        input_ids = torch.full((count, width), self.pad_id, dtype=torch.long)
+        prompt_mask = torch.zeros((count, width), dtype=torch.long)
+        for row, (_, ids) in enumerate(padded_rows):
             input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention_mask[row, width - len(ids) :] = 1
-        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-        position_ids = position_ids_from_mask(attention_mask)
+            prompt_mask[row, width - len(ids) :] = 1
+        input_ids, prompt_mask = input_ids.to(device), prompt_mask.to(device)
+        position_ids = position_ids_from_mask(prompt_mask)
 
         stop_ids, stop_strings = self._split_stops(params.stop)
-        stop_tensor = torch.tensor(sorted(set(self.eos_ids) | stop_ids), device=device)
+        stop_tensor = torch.tensor(sorted(stop_ids | (set() if params.ignore_eos else set(self.eos_ids))) or [-1], device=device)
         # one host sync every `check_every` steps: free on CPU, a real cost per step on GPU
         check_every = 1 if device.type == "cpu" else 16
 
-        cache = DynamicCache()
-        out = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            past_key_values=cache, use_cache=True, logits_to_keep=1,
-        )
+        if self.static:
+            cache = self._static_cache(count, width + params.max_tokens)
+            attention_mask = torch.zeros((count, width + params.max_tokens), dtype=torch.long, device=device)
+            attention_mask[:, :width] = prompt_mask
+            positions = torch.arange(width + params.max_tokens, device=device)
+            out_logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                    cache_position=positions[:width], past_key_values=cache, use_cache=True,
+                                    logits_to_keep=1).logits[:, -1]
+        else:
+            cache = DynamicCache()
+            attention_mask = prompt_mask
+            out_logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
         next_position = position_ids[:, -1:] + 1
-        finished = torch.zeros(len(rows), dtype=torch.bool, device=device)
+        finished = torch.zeros(count, dtype=torch.bool, device=device)
         tokens_out, logprobs_out = [], []
         for step in range(params.max_tokens):
-            tokens, logprobs = sample_tokens(out.logits[:, -1], params.temperature, params.top_p, generator)
+            tokens, logprobs = sample_tokens(out_logits, params.temperature, params.top_p, generator)
             tokens = torch.where(finished, torch.full_like(tokens, self.pad_id), tokens)
             tokens_out.append(tokens)
             logprobs_out.append(logprobs)
@@ -99,16 +149,19 @@ class TransformersEngine:
             if (step + 1) % check_every == 0:
                 if stop_strings:
                     finished = finished | self._hit_stop_strings(tokens_out, finished, stop_strings, check_every)
-                if bool(finished.all()):
+                if bool(finished[:real].all()):
                     break
-            attention_mask = torch.cat([attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
-            out = self.model(
-                input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_position,
-                past_key_values=cache, use_cache=True,
-            )
+            if self.static:
+                attention_mask[:, width + step] = 1
+                out_logits = self._static_step(tokens[:, None], next_position, positions[width + step : width + step + 1],
+                                               attention_mask, cache)
+            else:
+                attention_mask = torch.cat([attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
+                out_logits = self.model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_position,
+                                        past_key_values=cache, use_cache=True).logits[:, -1]
             next_position = next_position + 1
-        generated = torch.stack(tokens_out, dim=1).cpu().tolist()
-        sampled_logprobs = torch.stack(logprobs_out, dim=1).float().cpu().tolist()
+        generated = torch.stack(tokens_out, dim=1)[:real].cpu().tolist()
+        sampled_logprobs = torch.stack(logprobs_out, dim=1)[:real].float().cpu().tolist()
         return [
             self._finish(index, ids, generated[row], sampled_logprobs[row], stop_ids, stop_strings, params)
             for row, (index, ids) in enumerate(rows)
@@ -144,7 +197,7 @@ class TransformersEngine:
     ) -> Completion:
         """Cut a row after its first stop (EOS, stop token or stop string); the stop is kept."""
         end, reason = len(ids), "length"
-        ends = set(self.eos_ids) | stop_ids
+        ends = stop_ids | (set() if params.ignore_eos else set(self.eos_ids))
         for position, token in enumerate(ids):
             if token in ends:
                 end, reason = position + 1, "stop"

@@ -1,0 +1,259 @@
+"""One GRPO step on one GPU: this project's trainer (Ray actors, the real default path) against TRL's
+GRPOTrainer in three settings, on the same workload, in one call.
+
+Workload (issue "Fast on one GPU"): Qwen2.5-0.5B architecture, random init; 4 prompts x 16
+generations per step; 64-token prompts; exactly 256 completion tokens; beta = 0, mu = 1.
+
+    python benchmarks/gpu_step.py --out results/          # on the GPU machine
+    python benchmarks/gpu_step.py --tiny --out /tmp/bench  # a CPU dry run of the whole script
+
+Each configuration runs in its own process (clean peak-memory counters). Printed: median step
+seconds over the measured steps (after warm-up), completions/s, peak GPU memory, the time split,
+the ratio to each TRL setting, and the physical floor from ceilings measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
+QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
+                intermediate_size=4864, vocab_size=151936, tie_word_embeddings=True, max_position_embeddings=32768,
+                rope_theta=1000000.0, rms_norm_eps=1e-6)
+TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
+            vocab_size=1000, tie_word_embeddings=True, max_position_embeddings=512)
+
+
+def build_workload(directory: Path, tiny: bool) -> dict:
+    """A random-init model saved in float32 (TRL's default loads it as is), a word-level tokenizer
+    over the whole vocabulary (token i is the word 't<i>'), and 64-token prompts."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    shape = TINY if tiny else QWEN_05B
+    vocab = shape["vocab_size"]
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(**shape, bos_token_id=vocab - 1, eos_token_id=vocab - 1, pad_token_id=vocab - 2))
+    model.save_pretrained(directory / "model")
+    words = {f"t{i}": i for i in range(vocab - 2)} | {"<pad>": vocab - 2, "<eos>": vocab - 1}
+    backend = Tokenizer(models.WordLevel(words, unk_token="t0"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>")
+    # its own folder: beside the model's config.json, AutoTokenizer would pick Qwen2's tokenizer class
+    tokenizer.save_pretrained(directory / "tokenizer")
+    rng = random.Random(0)
+    with open(directory / "prompts.jsonl", "w") as handle:
+        for _ in range(256):
+            handle.write(json.dumps({"prompt": " ".join(f"t{rng.randrange(10, vocab - 10)}" for _ in range(PROMPT_TOKENS))}) + "\n")
+    return {"params": sum(p.numel() for p in model.parameters())}
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+def run_ours(directory: Path, steps: int, warmup: int, tiny: bool) -> dict:
+    from grpo.config import load_recipe
+    from grpo.logging import read_metrics
+    from grpo.trainer import train
+
+    overrides = [
+        f"model.path={directory / 'model'}", f"model.tokenizer={directory / 'tokenizer'}", f"data.train.path={directory / 'prompts.jsonl'}",
+        f"output_dir={directory / 'runs'}", "name=ours", "data.template=plain",
+        f"rollout.group_size={GENERATIONS}", f"rollout.prompts_per_step={PROMPTS_PER_STEP}",
+        f"rollout.max_prompt_tokens={PROMPT_TOKENS}", f"rollout.max_completion_tokens={COMPLETION_TOKENS if not tiny else 8}",
+        "rollout.ignore_eos=true", "rollout.temperature=1.0", f"trainer.steps={steps}", "trainer.learning_rate=1e-6",
+        "trainer.microbatch_size=16", f"trainer.device={'cpu' if tiny else 'cuda'}",
+        f"model.dtype={'float32' if tiny else 'bfloat16'}", "logging.progress=false", "logging.samples_per_step=0",
+        "algorithm.beta=0.0", "rewards.verifiers=[{name: 'benchmarks/bench_rewards.py:token_reward'}]",
+    ]
+    recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
+    train(recipe)
+    rows = [m for m in read_metrics(directory / "runs" / "ours") if "time/step" in m][warmup:]
+    split = {k: statistics.median(m[k] for m in rows) for k in ("time/generate", "time/rewards", "time/train", "time/sync")}
+    return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
+            "split": split}
+
+
+def run_trl(directory: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_rewards import token_reward
+
+    prompts = [json.loads(line)["prompt"] for line in (directory / "prompts.jsonl").read_text().splitlines()]
+    kwargs = {}
+    if setting in ("bf16", "bf16-static"):
+        kwargs["model_init_kwargs"] = {"dtype": "bfloat16"}
+    if setting == "bf16-static":
+        kwargs["cache_implementation"] = "static"
+    config = GRPOConfig(
+        output_dir=str(directory / f"trl-{setting}"), report_to="none", save_strategy="no", logging_steps=1,
+        per_device_train_batch_size=GENERATIONS, gradient_accumulation_steps=PROMPTS_PER_STEP,
+        num_generations=GENERATIONS, max_completion_length=COMPLETION_TOKENS if not tiny else 8,
+        generation_kwargs={"min_new_tokens": COMPLETION_TOKENS if not tiny else 8}, temperature=1.0,
+        beta=0.0, num_iterations=1, learning_rate=1e-6, max_steps=steps, use_cpu=tiny, seed=0, **kwargs,
+    )
+    times: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **_):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.started = time.perf_counter()
+            if state.global_step == warmup and torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+
+        def on_step_end(self, args, state, control, **_):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - self.started)
+
+    tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
+    trainer = GRPOTrainer(model=str(directory / "model"), reward_funcs=[token_reward], args=config,
+                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), processing_class=tokenizer,
+                          callbacks=[Clock()])
+    trainer.train()
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+    return {"step_seconds": times[warmup:], "peak_gib": peak}
+
+
+# --------------------------------------------------------------------------- ceilings and table
+
+
+def measure_ceilings() -> dict:
+    """Copy bandwidth (bytes read + written) and bf16 matmul rate, measured here with events."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    source = torch.randn(1 << 28, device="cuda")  # 1 GiB
+    target = torch.empty_like(source)
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+
+    def timed(fn, repeats=10):
+        fn()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        samples = []
+        for _ in range(repeats):
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            samples.append(start.elapsed_time(end) / 1000)
+        return statistics.median(samples)
+
+    bandwidth = 2 * source.numel() * 4 / timed(lambda: target.copy_(source))
+    flops = 2 * 8192**3 / timed(lambda: a @ b)
+    return {"bandwidth_bytes_s": bandwidth, "bf16_flops": flops}
+
+
+def physical_floor(params: int, ceilings: dict) -> float | None:
+    """Decode reads every weight once per token step; training does 6 N FLOPs per token."""
+    if not ceilings:
+        return None
+    decode = COMPLETION_TOKENS * params * 2 / ceilings["bandwidth_bytes_s"]
+    tokens = PROMPTS_PER_STEP * GENERATIONS * (PROMPT_TOKENS + COMPLETION_TOKENS)
+    return decode + 6 * params * tokens / ceilings["bf16_flops"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench-out")
+    parser.add_argument("--tiny", action="store_true", help="small model on CPU: checks the script, measures nothing")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--only", default="ours,trl-default,trl-bf16,trl-bf16-static")
+    parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", default="/tmp/grpo-bench")
+    args = parser.parse_args()
+    directory = Path(args.workdir)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.run:  # a child process: one configuration
+        if args.run == "ours":
+            result = run_ours(directory, args.steps, args.warmup, args.tiny)
+        else:
+            result = run_trl(directory, args.steps, args.warmup, args.tiny, args.run.removeprefix("trl-"))
+        (out / f"{args.run}.json").write_text(json.dumps(result))
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    info = build_workload(directory, args.tiny)
+    ceilings = measure_ceilings()
+    results = {}
+    for name in args.only.split(","):
+        command = [sys.executable, __file__, "--run", name, "--out", str(out), "--workdir", str(directory),
+                   "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
+        started = time.time()
+        with open(out / f"{name}.log", "w") as log:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        if code == 0:
+            results[name] = json.loads((out / f"{name}.json").read_text())
+        else:
+            results[name] = {"error": f"exit {code}, see {name}.log"}
+        print(f"{name}: done in {time.time() - started:.0f} s", flush=True)
+    floor = physical_floor(info["params"], ceilings)
+    table = report(results, floor)
+    print(table)
+    (out / "gpu_step.json").write_text(json.dumps({"results": results, "ceilings": ceilings, "floor_s": floor,
+                                                   "params": info["params"], "versions": versions()}, indent=2))
+    (out / "gpu_step.md").write_text(table + "\n")
+
+
+def versions() -> dict:
+    import torch
+    import transformers
+
+    found = {"torch": torch.__version__, "transformers": transformers.__version__}
+    try:
+        import trl
+
+        found["trl"] = trl.__version__
+    except ImportError:
+        pass
+    if torch.cuda.is_available():
+        found["device"] = torch.cuda.get_device_name()
+    return found
+
+
+def report(results: dict, floor: float | None) -> str:
+    completions = PROMPTS_PER_STEP * GENERATIONS
+    lines = ["| setting | median step s | completions/s | peak GiB | generate / rewards / train / sync s |",
+             "| --- | --- | --- | --- | --- |"]
+    medians = {}
+    for name, result in results.items():
+        if "error" in result:
+            lines.append(f"| {name} | {result['error']} | | | |")
+            continue
+        median = statistics.median(result["step_seconds"])
+        medians[name] = median
+        split = result.get("split")
+        split_text = " / ".join(f"{split[k]:.2f}" for k in ("time/generate", "time/rewards", "time/train", "time/sync")) if split else ""
+        lines.append(f"| {name} | {median:.2f} | {completions / median:.1f} | {result['peak_gib']:.2f} | {split_text} |")
+    if "ours" in medians:
+        for name, median in medians.items():
+            if name != "ours":
+                lines.append(f"\nours is {median / medians['ours']:.2f}x faster than {name}")
+    if floor is not None:
+        lines.append(f"\nphysical floor of the step (measured ceilings): {floor:.3f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
