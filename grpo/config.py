@@ -171,6 +171,9 @@ class TrainerConfig(_Section):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the policy trains.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per actor; default: all cores.")
+    logprob_chunk_tokens: int = Field(
+        512, ge=1, description="Positions per LM-head chunk in log-prob computation (memory: chunk x vocab x 4 B)."
+    )
 
 
 class EvalConfig(_Section):

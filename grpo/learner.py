@@ -55,6 +55,8 @@ class Learner:
         seed_everything(recipe.seed)
         self.recipe = recipe
         self.device = resolve_device(recipe.trainer.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls (if any) on tensor cores
         self.tokenizer = load_tokenizer(recipe.model)
         self.model = load_model(recipe.model, self.device)
         self.model.train()
@@ -112,6 +114,7 @@ class Learner:
             part.completion_mask.shape[1],
             temperature=self.recipe.rollout.temperature,
             with_entropy=with_entropy,
+            chunk_size=self.recipe.trainer.logprob_chunk_tokens,
         )
 
     def reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor:

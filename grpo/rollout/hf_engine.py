@@ -136,6 +136,7 @@ class TransformersEngine:
             out_logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                                     past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
         next_position = position_ids[:, -1:] + 1
+        cache_position = torch.zeros(1, dtype=torch.long, device=device)
         finished = torch.zeros(count, dtype=torch.bool, device=device)
         tokens_out, logprobs_out = [], []
         for step in range(params.max_tokens):
@@ -153,13 +154,14 @@ class TransformersEngine:
                     break
             if self.static:
                 attention_mask[:, width + step] = 1
-                out_logits = self._static_step(tokens[:, None], next_position, positions[width + step : width + step + 1],
-                                               attention_mask, cache)
+                # the same tensor objects every step, updated in place: the captured graph is replayed
+                cache_position.fill_(width + step)
+                out_logits = self._static_step(tokens[:, None], next_position, cache_position, attention_mask, cache)
             else:
                 attention_mask = torch.cat([attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
                 out_logits = self.model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_position,
                                         past_key_values=cache, use_cache=True).logits[:, -1]
-            next_position = next_position + 1
+            next_position.add_(1)
         generated = torch.stack(tokens_out, dim=1)[:real].cpu().tolist()
         sampled_logprobs = torch.stack(logprobs_out, dim=1)[:real].float().cpu().tolist()
         return [
