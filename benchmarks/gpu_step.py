@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -90,6 +91,7 @@ def run_ours(directory: Path, steps: int, warmup: int, tiny: bool, variant: str 
         f"name={variant}", *OURS[variant],
     ]
     recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
+    shutil.rmtree(recipe.run_dir, ignore_errors=True)  # a warm machine keeps the last call's run
     train(recipe)
     rows = [m for m in read_metrics(directory / "runs" / variant) if "time/step" in m][warmup:]
     split = {k: statistics.median(m[k] for m in rows) for k in ("time/generate", "time/rewards", "time/train", "time/sync")}
