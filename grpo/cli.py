@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--kwargs", default="{}", help="verifier keyword arguments as YAML/JSON")
     verify.add_argument("--max-tokens", type=int, default=0, help="the recipe's max_completion_tokens")
 
+    plot = commands.add_parser("plot", help="PNG curves and a traces page of a run folder")
+    plot.add_argument("run_dir", help="a run folder, e.g. runs/quickstart")
+    plot.add_argument("--steps", default=None, help="comma-separated steps for the traces page (default: first, middle, last)")
+    plot.add_argument("--traces", type=int, default=3, help="traces shown per step")
+
     # overrides may come after options too (`--checkpoint X eval.k=8`): collect the stray ones
     args, extra = parser.parse_known_args(argv)
     stray = [item for item in extra if "=" in item and not item.startswith("-")]
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "plot":
+            return _plot(args)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -82,6 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         except DataError as err:
             raise RecipeError(str(err)) from None
         print(dump_recipe(recipe))
+        _dry_run_sample(recipe, train_rows)
         print(f"ok: {len(train_rows)} training prompts, {len(test_rows)} test prompts, "
               f"{recipe.batch_size} completions per step; nothing trained (--dry-run)")
         return 0
@@ -93,6 +101,28 @@ def _train(args: argparse.Namespace) -> int:
         raise RecipeError(str(err)) from None
     print(_summary(summary))
     return 0
+
+
+def _dry_run_sample(recipe, rows) -> None:
+    """Render the first prompt and score a stand-in completion with every verifier, so a wrong
+    column mapping or verifier argument fails now rather than in a worker after model loading."""
+    from grpo.data import render_prompt
+    from grpo.policy import load_tokenizer
+    from rewards import Sample, VerifierError, build
+
+    row = rows[0]
+    prompt = render_prompt(row["prompt"], recipe.data, load_tokenizer(recipe.model))
+    completion = f" <think> stand-in reasoning </think> <answer> {row.get('answer', '')} </answer>"
+    print(f"first prompt: {prompt[-200:]!r}")
+    columns = {k: v for k, v in row.items() if k not in ("prompt", "answer")}
+    sample = Sample(row["prompt"], completion, answer=row.get("answer"), columns=columns, completion_tokens=16,
+                    max_completion_tokens=recipe.rollout.max_completion_tokens)
+    for index, spec in enumerate(recipe.rewards.verifiers):
+        try:
+            result = build(spec.name, spec.kwargs)([sample])[0]
+        except (VerifierError, ValueError, KeyError, TypeError) as err:
+            raise RecipeError(f"rewards.verifiers.{index} ({spec.name}) fails on the first training row: {err}") from None
+        print(f"verifier {spec.name}: {result.value} on a stand-in completion")
 
 
 def _summary(summary) -> str:
@@ -141,6 +171,19 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"{key:<28} {value:.4f}")
     if args.output:
         Path(args.output).write_text(json.dumps({"model": recipe.model.path, **metrics}, indent=2) + "\n")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from grpo.plot import plot_run
+
+    steps = [int(x) for x in args.steps.split(",")] if args.steps else None
+    try:
+        written = plot_run(Path(args.run_dir), steps, args.traces)
+    except FileNotFoundError as err:
+        raise RecipeError(str(err)) from None
+    for path in written:
+        print(path)
     return 0
 
 

@@ -66,6 +66,9 @@ class DataConfig(_Section):
     test: DatasetConfig | None = Field(None, description="Held-out prompts for periodic evaluation.")
     prompt_column: str = Field("prompt", description="Column holding the prompt (text or chat messages).")
     answer_column: str = Field("answer", description="Column holding the reference answer for verifiers.")
+    prompt_format: str | None = Field(
+        None, description="Build the prompt from columns instead, e.g. 'Using the numbers {nums}, make {target}.'"
+    )
     template: Literal["r1_zero", "chat", "plain"] = Field(
         "r1_zero",
         description="r1_zero: the DeepSeek-R1-Zero User/Assistant template for base models (R1 paper, "

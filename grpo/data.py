@@ -104,6 +104,14 @@ def map_columns(rows: list[Row], config: DataConfig, key: str) -> list[Row]:
     """Rename the configured prompt/answer columns to `prompt` / `answer`; keep every other column."""
     if not rows:
         return rows
+    if config.prompt_format is not None:
+        try:
+            rows = [{**row, config.prompt_column: config.prompt_format.format(**row)} for row in rows]
+        except (KeyError, IndexError, ValueError) as err:
+            raise DataError(
+                f"data.prompt_format = {config.prompt_format!r}: cannot fill it from the columns of {key} "
+                f"({sorted(rows[0])}): {type(err).__name__}: {err}"
+            ) from None
     missing = [c for c in (config.prompt_column,) if c not in rows[0]]
     if missing:
         raise DataError(

@@ -87,3 +87,11 @@ def test_prompt_sampler_is_a_function_of_step():
     assert sampler.batch(3) != sampler.batch(0) or sampler.batch(4) != sampler.batch(1)  # reshuffled next epoch
     with pytest.raises(DataError, match="prompts_per_step"):
         PromptSampler(rows, 11, seed=0)
+
+
+def test_prompt_format_builds_prompts_from_columns():
+    rows = [{"nums": [3, 5], "target": 8}]
+    mapped = map_columns(rows, config(prompt_format="Use {nums} to make {target}."), "data.train")
+    assert mapped[0]["prompt"] == "Use [3, 5] to make 8." and mapped[0]["nums"] == [3, 5]
+    with pytest.raises(DataError, match="data.prompt_format"):
+        map_columns(rows, config(prompt_format="{missing}"), "data.train")

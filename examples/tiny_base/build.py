@@ -43,9 +43,9 @@ def solution_text(a: int, b: int, rng: random.Random) -> str:
     return f" <think> {steps} </think> {result}"
 
 
-def build_corpus(num_examples: int, seed: int) -> list[str]:
+def build_corpus(num_examples: int, seed: int, digits: int = 3) -> list[str]:
     rng = random.Random(seed)
-    rows = generate_arithmetic("train", num_samples=num_examples, seed=seed, digits=3)
+    rows = generate_arithmetic("train", num_samples=num_examples, seed=seed, digits=digits)
     return [R1_ZERO_TEMPLATE.format(prompt=row["prompt"]) + solution_text(row["a"], row["b"], rng) + EOS for row in rows]
 
 
@@ -70,19 +70,20 @@ def build_tokenizer(corpus: list[str], vocab_size: int):
     return fast
 
 
-def build_model(vocab_size: int, eos_id: int):
+def build_model(vocab_size: int, eos_id: int, hidden: int = 192, layers: int = 4, heads: int = 4, intermediate: int = 512):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(
-        vocab_size=vocab_size, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=2, max_position_embeddings=512,
         tie_word_embeddings=True, bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id,
         rope_theta=10000.0,
     )
     return Qwen2ForCausalLM(config)
 
 
-def pretrain(model, tokenizer, corpus: list[str], *, epochs: int, batch_size: int, lr: float, seed: int) -> None:
+def pretrain(model, tokenizer, corpus: list[str], *, epochs: int, batch_size: int, lr: float, seed: int,
+             device: str = "cpu") -> None:
     encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in corpus]
     pad = tokenizer.pad_token_id
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
@@ -106,7 +107,8 @@ def pretrain(model, tokenizer, corpus: list[str], *, epochs: int, batch_size: in
                 ids[row, : len(seq)] = torch.tensor(seq)
                 labels[row, : len(seq)] = torch.tensor(seq)
                 mask[row, : len(seq)] = 1
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+                loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -127,17 +129,25 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=384)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--digits", type=int, default=3, help="digits of the additions in the corpus")
+    parser.add_argument("--hidden", type=int, default=192)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--intermediate", type=int, default=512)
+    parser.add_argument("--device", default="cpu", help="cuda: bf16 autocast on a GPU (the R1-Zero demo base)")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    corpus = build_corpus(args.examples, args.seed)
+    corpus = build_corpus(args.examples, args.seed, args.digits)
     tokenizer = build_tokenizer(corpus, args.vocab_size)
-    model = build_model(len(tokenizer), tokenizer.eos_token_id)
+    model = build_model(len(tokenizer), tokenizer.eos_token_id, args.hidden, args.layers, args.heads, args.intermediate)
+    model.to(args.device)
     lengths = [len(tokenizer(t)["input_ids"]) for t in corpus[:200]]
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocab {len(tokenizer)}, "
           f"mean example {sum(lengths) / len(lengths):.0f} tokens")
-    pretrain(model, tokenizer, corpus, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    pretrain(model, tokenizer, corpus, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+             device=args.device)
     out = Path(args.out)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out, safe_serialization=True)

@@ -49,14 +49,16 @@ def evaluate_expression(text: str) -> tuple[Fraction, list[int]]:
 
 
 @register("countdown")
-def countdown_reward(sample: Sample) -> VerifierResult:
-    """1.0 when <answer> holds an expression over exactly `numbers` equal to `target`, else 0.0.
+def countdown_reward(sample: Sample, numbers_column: str = "numbers", target_column: str = "target") -> VerifierResult:
+    """1.0 when <answer> holds an expression over exactly the given numbers equal to the target.
 
-    An '= target' suffix is accepted. Needs dataset columns `numbers` and `target`.
+    An '= target' suffix is accepted. The columns default to the built-in task's; TinyZero's
+    Countdown dataset calls them `nums` and `target`.
     """
-    numbers, target = sample.columns.get("numbers"), sample.columns.get("target", sample.answer)
+    columns = {**sample.columns, "answer": sample.answer}
+    numbers, target = columns.get(numbers_column), columns.get(target_column, sample.answer)
     if numbers is None or target is None:
-        raise ValueError("countdown needs dataset columns 'numbers' and 'target'")
+        raise ValueError(f"countdown needs dataset columns {numbers_column!r} and {target_column!r}")
     found = answer_tag(sample.completion)
     if found is None:
         return VerifierResult(0.0, {"reason": "no <answer>"})
