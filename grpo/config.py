@@ -174,6 +174,10 @@ class TrainerConfig(_Section):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the policy trains.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per actor; default: all cores.")
+    master_weights: Literal["auto", "fp32", "none"] = Field(
+        "auto", description="auto/fp32: the optimizer steps float32 copies of bf16/fp16 weights (an update of "
+        "1e-6 is below bf16 resolution and would be lost); none: pure low-precision training (less memory)."
+    )
     logprob_chunk_tokens: int = Field(
         512, ge=1, description="Positions per LM-head chunk in log-prob computation (memory: chunk x vocab x 4 B)."
     )

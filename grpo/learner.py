@@ -17,6 +17,7 @@ import torch
 from grpo import algorithms
 from grpo.batch import RolloutBatch
 from grpo.config import Recipe, TrainerConfig
+from grpo.optim import MasterWeightAdamW
 from grpo.policy import completion_logprobs, export_weights, load_model, load_tokenizer, resolve_device, unwrap
 from grpo.rollout.base import Completion, SamplingParams
 
@@ -66,9 +67,14 @@ class Learner:
             self.reference = load_model(recipe.model, self.device, trainable=False)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         t = recipe.trainer
-        self.optimizer = torch.optim.AdamW(trainable, lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay,
-                                           fused=self.device.type == "cuda")
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, t))
+        options = dict(lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay, fused=self.device.type == "cuda")
+        low_precision = any(p.dtype in (torch.bfloat16, torch.float16) for p in trainable)
+        if low_precision and t.master_weights != "none":
+            self.optimizer = MasterWeightAdamW(trainable, **options)
+            schedulable = self.optimizer.inner
+        else:
+            self.optimizer = schedulable = torch.optim.AdamW(trainable, **options)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(schedulable, lambda step: lr_factor(step, t))
         self.engine = None
         if recipe.rollout.colocate:
             from grpo.rollout import ENGINES
