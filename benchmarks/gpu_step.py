@@ -75,6 +75,9 @@ OURS = {
     "ours-nockpt": ["trainer.microbatch_size=16", PURE_BF16],
     "ours-nockpt-mb4": ["trainer.microbatch_size=4", "trainer.logprob_chunk_tokens=256", PURE_BF16],
     "ours-fp32-master": ["model.gradient_checkpointing=true", "trainer.microbatch_size=16", "trainer.logprob_chunk_tokens=128"],
+    # the same trainer settings as "ours", generating with vLLM colocated (it sleeps while training)
+    "ours-vllm": ["rollout.engine=vllm", "model.gradient_checkpointing=true", "trainer.microbatch_size=16",
+                  "trainer.logprob_chunk_tokens=128", PURE_BF16],
 }
 
 
@@ -99,6 +102,10 @@ def run_ours(directory: Path, steps: int, warmup: int, tiny: bool, variant: str 
     train(recipe)
     rows = [m for m in read_metrics(directory / "runs" / variant) if "time/step" in m][warmup:]
     split = {k: statistics.median(m[k] for m in rows) for k in ("time/generate", "time/rewards", "time/train", "time/sync")}
+    # a colocated vLLM engine takes the new weights inside the train call: report it as sync
+    engine_sync = statistics.median(m.get("time/engine_sync", 0.0) for m in rows)
+    split["time/train"] -= engine_sync
+    split["time/sync"] += engine_sync
     return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
             "split": split}
 

@@ -200,15 +200,26 @@ def policy_loss(
     num_sequences: float | None = None,
     num_tokens: float | None = None,
     max_tokens: int | None = None,
+    sampler_logprobs: torch.Tensor | None = None,
+    sampler_correction: str = "none",
+    sampler_is_cap: float = 2.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The GRPO loss of one (micro-)batch and its diagnostics (detached scalar tensors).
 
-    loss = aggregate(-min(r A, clip(r) A) + beta * KL). With beta = 0 no reference log-probs are
-    needed and none are read.
+    loss = aggregate(w * -min(r A, clip(r) A) + beta * KL). With beta = 0 no reference log-probs
+    are needed and none are read. w is 1 unless sampler_correction corrects for the sampler's
+    log-probs differing from the trainer's (`sampler_weights`); given sampler_logprobs, the
+    mismatch is reported either way.
     """
     log_ratio = log_importance_ratio(logprobs, old_logprobs, mask, importance_level)
     per_token, clipped = clipped_surrogate(log_ratio, advantages, epsilon_low, epsilon_high)
     stats: dict[str, torch.Tensor] = {}
+    if sampler_logprobs is not None:
+        weights, sampler_stats = sampler_weights(old_logprobs, sampler_logprobs, mask, sampler_correction, sampler_is_cap)
+        per_token = per_token * weights
+        stats.update(sampler_stats)
+    elif sampler_correction != "none":
+        raise ValueError(f"sampler_correction={sampler_correction!r} needs sampler_logprobs")
     if beta > 0.0:
         if ref_logprobs is None:
             raise ValueError("beta > 0 needs ref_logprobs")
@@ -220,6 +231,47 @@ def policy_loss(
     stats["clip_fraction"] = _masked_mean(clipped, mask)
     stats["ratio_mean"] = _masked_mean(torch.exp(log_ratio.detach()), mask)
     return loss, stats
+
+
+def sampler_weights(
+    trainer_logprobs: torch.Tensor,
+    sampler_logprobs: torch.Tensor,
+    mask: torch.Tensor,
+    mode: str = "none",
+    cap: float = 2.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-token weights (B, T), detached, that correct the policy gradient for sampling with an
+    engine whose probabilities pi_s differ from the trainer's pi_old (other kernels, precision).
+
+    rho = pi_old / pi_s per token.
+    none: w = 1 (the mismatch is only measured);
+    tis:  w = min(rho, cap)  (truncated importance sampling; Yao et al. 2025, "Your efficient RL
+          framework secretly brings you off-policy RL training");
+    mis:  w = rho inside [1/cap, cap], else 0 (masked importance sampling: tokens the two
+          disagree on most are left out).
+    Stats: sampler_logprob_gap = mean |log rho|, sampler_is_weight = mean w, sampler_is_clipped =
+    share of tokens whose rho was truncated or masked.
+    """
+    log_rho = (trainer_logprobs - sampler_logprobs).detach()
+    rho = torch.exp(log_rho.clamp(-20.0, 20.0))
+    if mode == "none":
+        weights = torch.ones_like(rho)
+        outside = torch.zeros_like(rho)
+    elif mode == "tis":
+        weights = rho.clamp(max=cap)
+        outside = (rho > cap).to(rho.dtype)
+    elif mode == "mis":
+        inside = (rho <= cap) & (rho >= 1.0 / cap)
+        weights = torch.where(inside, rho, torch.zeros_like(rho))
+        outside = (~inside).to(rho.dtype)
+    else:
+        raise ValueError(f"sampler correction must be none, tis or mis, got {mode!r}")
+    stats = {
+        "sampler_logprob_gap": _masked_mean(log_rho.abs(), mask),
+        "sampler_is_weight": _masked_mean(weights, mask),
+        "sampler_is_clipped": _masked_mean(outside, mask),
+    }
+    return weights, stats
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

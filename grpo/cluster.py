@@ -18,6 +18,7 @@ class Actors:
     learner: Any
     rollouts: list[Any]  # empty when colocated: the learner generates
     rewards: list[Any]
+    sync_plan: list[Any] | None = None  # separate vLLM workers: the NCCL bucket plan, set on first sync
 
 
 def init_ray(recipe: Recipe) -> bool:
@@ -69,6 +70,14 @@ def _gpu_share(recipe: Recipe) -> dict[str, float]:
         return {"learner": 0, "rollout": 0}
     if recipe.rollout.colocate or available >= 1 + recipe.rollout.num_workers:
         return {"learner": 1, "rollout": 1}
+    if recipe.rollout.engine == "vllm":
+        from grpo.config import RecipeError
+
+        raise RecipeError(
+            f"rollout.colocate = false with rollout.engine = vllm needs a GPU per rollout worker besides the "
+            f"learner's ({1 + recipe.rollout.num_workers}), but Ray sees {available:g}; set rollout.colocate=true "
+            "(vLLM sleeps while the trainer steps) or lower rollout.num_workers"
+        )
     return {"learner": 0.5, "rollout": 0.5 / recipe.rollout.num_workers}
 
 

@@ -78,8 +78,24 @@ class DataConfig(_Section):
     shuffle: bool = Field(True, description="Shuffle training prompts each epoch (seeded).")
 
 
+class VLLMConfig(_Section):
+    gpu_memory_utilization: float = Field(
+        0.3, gt=0.0, le=0.95, description="Share of the GPU vLLM may hold (weights + KV cache). Colocated, the "
+        "trainer needs the rest while vLLM is awake."
+    )
+    sleep: bool = Field(
+        True, description="Colocated only: release vLLM's weights and KV cache after each generation (sleep "
+        "level 2) so training gets the memory; weights are reloaded from the trainer on wake-up."
+    )
+    sync_bucket_mb: int = Field(256, ge=1, description="Separate mode: size of each flat NCCL broadcast bucket.")
+    sync_port: int = Field(29555, ge=1024, le=65535, description="Separate mode: TCP port of the NCCL rendezvous.")
+
+
 class RolloutConfig(_Section):
-    engine: Literal["transformers", "vllm"] = Field("transformers", description="Generation engine.")
+    engine: Literal["transformers", "vllm"] = Field(
+        "transformers", description="Generation engine: transformers (CPU or GPU) or vllm (GPU, `pip install "
+        "'grpo[vllm]'`)."
+    )
     group_size: int = Field(
         8, ge=2, description="Samples per prompt G; GRPO compares them (DeepSeekMath used 64, R1 16)."
     )
@@ -98,6 +114,7 @@ class RolloutConfig(_Section):
         "graphs (ignored on CPU)."
     )
     ignore_eos: bool = Field(False, description="Never stop at EOS: every completion is max_completion_tokens long.")
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig)
 
 
 class VerifierSpec(_Section):
@@ -155,6 +172,12 @@ class AlgorithmConfig(_Section):
     overlong_filtering: bool = Field(
         False, description="Exclude truncated completions from the loss (DAPO overlong filtering)."
     )
+    sampler_correction: Literal["none", "tis", "mis"] = Field(
+        "none", description="Correct for the sampler/trainer log-prob mismatch (vLLM's kernels differ from the "
+        "trainer's): tis weights each token by min(pi_trainer / pi_sampler, cap) (truncated importance "
+        "sampling, Yao et al. 2025); mis drops tokens whose ratio exceeds the cap."
+    )
+    sampler_is_cap: float = Field(2.0, gt=1.0, description="Cap C of the sampler importance ratio (tis / mis).")
 
 
 class TrainerConfig(_Section):
@@ -263,6 +286,10 @@ class Recipe(_Section):
             raise _combination(
                 "rewards.correctness", self.rewards.correctness, f"must be one of the verifiers {names}"
             )
+        if self.rollout.engine == "vllm" and self.trainer.device == "cpu":
+            raise _combination(
+                "rollout.engine", "vllm", "vLLM generates on GPUs only; use rollout.engine=transformers on CPU"
+            )
         if self.eval.k > 1 and self.eval.temperature <= 0:
             raise _combination("eval.temperature", self.eval.temperature, "pass@k needs sampling: temperature > 0")
         return self
@@ -295,7 +322,21 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     recipe = recipe_from_dict(raw)
     check_paths(recipe)
     check_verifiers(recipe)
+    check_engine(recipe)
     return recipe
+
+
+def check_engine(recipe: Recipe) -> None:
+    """vLLM is an optional extra: say so at load, not from deep inside an actor."""
+    if recipe.rollout.engine != "vllm":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise RecipeError(
+            "rollout.engine = 'vllm': vLLM is not installed here. Install the extra (`pip install "
+            "'grpo[vllm]'`, Linux + NVIDIA GPU) or set rollout.engine=transformers"
+        )
 
 
 def check_verifiers(recipe: Recipe) -> None:

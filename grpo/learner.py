@@ -77,13 +77,10 @@ class Learner:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(schedulable, lambda step: lr_factor(step, t))
         self.engine = None
         if recipe.rollout.colocate:
-            from grpo.rollout import ENGINES
-            import grpo.rollout.hf_engine  # noqa: F401  registers the engine
+            from grpo.rollout.factory import build_engine
 
-            self.engine = ENGINES[recipe.rollout.engine](
-                self.model, self.tokenizer, max_prompt_tokens=recipe.rollout.max_prompt_tokens,
-                compile=recipe.rollout.compile,
-            )
+            self.engine = build_engine(recipe, self.tokenizer, model=self.model, colocated=True)
+        self._sync_comm = None
 
     # ------------------------------------------------------------------ rollout (colocated)
 
@@ -97,6 +94,61 @@ class Learner:
 
     def export_weights(self) -> dict[str, torch.Tensor]:
         return export_weights(self.model)
+
+    def _weights_changed(self) -> float:
+        """After an update or a restore: a colocated vLLM engine holds its own copy of the weights
+        and takes the new ones (LoRA: the adapter alone). Returns the seconds it took."""
+        if self.engine is None or self.recipe.rollout.engine != "vllm":
+            return 0.0  # the transformers engine generates with self.model itself
+        import time
+
+        t0 = time.time()
+        if self.recipe.model.lora.enabled:
+            self.engine.load_adapter(lambda directory: self.model.save_pretrained(directory))
+        else:
+            self.engine.refresh()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.time() - t0
+
+    # ------------------------------------------------------------------ weight sync (separate vLLM)
+
+    def sync_address(self) -> str:
+        import ray
+
+        return ray.util.get_node_ip_address()
+
+    def open_sync_group(self, address: str, port: int, world_size: int) -> None:
+        """Join the trainer/rollout NCCL group as rank 0; blocks until every rollout worker has
+        joined (call it together with their join_sync_group)."""
+        from vllm.distributed.weight_transfer.nccl_common import stateless_init_process_group
+
+        self._sync_comm = stateless_init_process_group(address, port, 0, world_size, self.device)
+
+    def export_adapter(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """LoRA: the adapter alone (CPU tensors, PEFT names) and its config, for a separate engine."""
+        from peft import get_peft_model_state_dict
+
+        state = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(self.model).items()}
+        return state, self.model.peft_config["default"].to_dict()
+
+    def sync_plan(self, bucket_bytes: int) -> list:
+        from grpo.rollout.weight_sync import engine_weights, metadata, plan_buckets
+
+        return plan_buckets(metadata(dict(engine_weights(self.model))), bucket_bytes)
+
+    def broadcast_weights(self, plan: list) -> float:
+        """Rank 0 of the sync group: send every bucket (GPU to GPU, no host copy); returns seconds."""
+        import time
+
+        from grpo.rollout.weight_sync import engine_weights, send_buckets
+
+        t0 = time.time()
+        comm = self._sync_comm
+        send_buckets(plan, dict(engine_weights(self.model)), lambda tensor, src: comm.broadcast(tensor, src=src), self.device)
+        torch.cuda.synchronize(self.device)
+        return time.time() - t0
+
 
     # ------------------------------------------------------------------ log-probs
 
@@ -170,6 +222,8 @@ class Learner:
                         importance_level=algo.importance_level, aggregation=algo.loss_aggregation,
                         num_sequences=float(len(mb_rows)), num_tokens=num_tokens,
                         max_tokens=recipe.rollout.max_completion_tokens,
+                        sampler_logprobs=part.sampler_logprobs.to(self.device),
+                        sampler_correction=algo.sampler_correction, sampler_is_cap=algo.sampler_is_cap,
                     )
                     loss.backward()
                     weight = float(part_mask.sum()) / max(num_tokens, 1.0)
@@ -190,6 +244,7 @@ class Learner:
             gap = (old_logprobs - batch.sampler_logprobs).abs() * batch.completion_mask
             metrics["rollout/logprob_gap"] = float(gap.sum() / batch.completion_mask.sum().clamp(min=1))
         self.scheduler.step()
+        metrics["time/engine_sync"] = self._weights_changed()
         if self.device.type == "cuda":
             # the peak since the last step: this step's generation (colocated) and its update
             metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
@@ -243,6 +298,7 @@ class Learner:
             missing = [m for m in missing if not m.endswith("lm_head.weight")]
             if missing or unexpected:
                 raise RuntimeError(f"checkpoint {weights} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        self._weights_changed()
         saved = torch.load(path / "learner_state.pt", weights_only=False)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])

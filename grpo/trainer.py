@@ -66,7 +66,7 @@ def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
             t0 = time.time()
             train_metrics = _get(actors.learner.train_step.remote(batch, step))
             timings["time/train"] = time.time() - t0
-            timings["time/sync"] = sync_weights(actors)
+            timings["time/sync"] = sync_weights(recipe, actors)
             timings["time/step"] = time.time() - step_started
             metrics = {**rollout_metrics(recipe, rollout), **batch_metrics, **train_metrics, **timings}
             logger.log(step + 1, metrics)
@@ -126,7 +126,7 @@ def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger) ->
     _get(actors.learner.load.remote(str(latest)))
     step = checkpoint.read_driver_state(latest)["step"]
     logger.truncate_after(step)
-    sync_weights(actors)
+    sync_weights(recipe, actors)
     print(f"resumed from {latest} (step {step})", flush=True)
     return step
 
@@ -206,15 +206,34 @@ def rollout_metrics(recipe: Recipe, rollout: Scored) -> dict[str, float]:
     return metrics
 
 
-def sync_weights(actors: Actors) -> float:
-    """Push the learner's weights to separate rollout actors through the object store."""
+def sync_weights(recipe: Recipe, actors: Actors) -> float:
+    """Push the learner's weights to separate rollout actors (colocated engines need nothing here).
+
+    transformers actors: the state dict through Ray's object store. vLLM actors: bucketed NCCL
+    broadcasts from the learner's GPU (the group is opened on the first sync), or, with LoRA, the
+    adapter alone through the object store.
+    """
     if not actors.rollouts:
         return 0.0
     import ray
 
     t0 = time.time()
-    weights = actors.learner.export_weights.remote()
-    ray.get([worker.load_weights.remote(weights) for worker in actors.rollouts])
+    if recipe.rollout.engine != "vllm":
+        weights = actors.learner.export_weights.remote()
+        ray.get([worker.load_weights.remote(weights) for worker in actors.rollouts])
+    elif recipe.model.lora.enabled:
+        adapter = actors.learner.export_adapter.remote()
+        ray.get([worker.load_adapter.remote(*ray.get(adapter)) for worker in actors.rollouts])
+    else:
+        if actors.sync_plan is None:
+            vllm = recipe.rollout.vllm
+            world = 1 + len(actors.rollouts)
+            address = ray.get(actors.learner.sync_address.remote())
+            ray.get([actors.learner.open_sync_group.remote(address, vllm.sync_port, world)]
+                    + [w.join_sync_group.remote(address, vllm.sync_port, i + 1, world) for i, w in enumerate(actors.rollouts)])
+            actors.sync_plan = ray.get(actors.learner.sync_plan.remote(vllm.sync_bucket_mb * 2**20))
+        ray.get([actors.learner.broadcast_weights.remote(actors.sync_plan)]
+                + [worker.receive_weights.remote(actors.sync_plan) for worker in actors.rollouts])
     return time.time() - t0
 
 

@@ -156,3 +156,47 @@ def test_informative_groups_and_overlong_mask():
 
 def test_entropy_from_logits_uniform():
     assert A.entropy_from_logits(torch.zeros(2, 8)).tolist() == pytest.approx([math.log(8)] * 2)
+
+
+def test_sampler_weights_hand_computed():
+    trainer = torch.log(torch.tensor([[0.5, 0.2, 0.9, 0.3]]))
+    sampler = torch.log(torch.tensor([[0.5, 0.05, 0.3, 0.9]]))
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])  # the last token is padding
+    # rho = trainer / sampler = 1, 4, 3, 1/3
+    w, stats = A.sampler_weights(trainer, sampler, mask, "tis", cap=2.0)
+    torch.testing.assert_close(w, torch.tensor([[1.0, 2.0, 2.0, 1 / 3]]))
+    torch.testing.assert_close(stats["sampler_is_weight"], torch.tensor(5.0 / 3))
+    torch.testing.assert_close(stats["sampler_is_clipped"], torch.tensor(2.0 / 3))
+    gap = (0.0 + math.log(4) + math.log(3)) / 3
+    torch.testing.assert_close(stats["sampler_logprob_gap"], torch.tensor(gap))
+    w, stats = A.sampler_weights(trainer, sampler, mask, "mis", cap=3.5)
+    torch.testing.assert_close(w, torch.tensor([[1.0, 0.0, 3.0, 1 / 3]]))  # 4 > cap; 1/3 >= 1/cap stays
+    torch.testing.assert_close(stats["sampler_is_clipped"], torch.tensor(1.0 / 3))
+    w, _ = A.sampler_weights(trainer, sampler, mask, "mis", cap=2.5)
+    torch.testing.assert_close(w, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))  # 1/3 < 1/2.5: dropped too
+    w, _ = A.sampler_weights(trainer, sampler, mask, "none")
+    assert torch.equal(w, torch.ones_like(w))
+    with pytest.raises(ValueError, match="tis"):
+        A.sampler_weights(trainer, sampler, mask, "bogus")
+
+
+def test_policy_loss_with_sampler_correction():
+    torch.manual_seed(0)
+    logp = torch.randn(4, 6, dtype=torch.float64).requires_grad_()
+    sampler = logp.detach() + 0.3 * torch.randn(4, 6, dtype=torch.float64)
+    adv = torch.tensor([1.0, -1.0, 0.5, -0.5], dtype=torch.float64)
+    mask = torch.ones(4, 6, dtype=torch.float64)
+    plain, _ = A.policy_loss(logp, logp.detach(), adv, mask)
+    # "none" only measures: the loss is unchanged
+    measured, stats = A.policy_loss(logp, logp.detach(), adv, mask, sampler_logprobs=sampler)
+    torch.testing.assert_close(measured, plain)
+    assert stats["sampler_logprob_gap"] > 0.1
+    # tis: on-policy ratio is 1, so the per-token loss is -A * w with w = min(exp(logp - sampler), 2)
+    loss, _ = A.policy_loss(logp, logp.detach(), adv, mask, sampler_logprobs=sampler, sampler_correction="tis")
+    w = torch.exp(logp.detach() - sampler).clamp(max=2.0)
+    torch.testing.assert_close(loss, (-adv[:, None] * w).mean())
+    # the weights are constants: the gradient is w * d(ratio), not a gradient through w
+    loss.backward()
+    torch.testing.assert_close(logp.grad, -adv[:, None] * w / logp.numel())
+    with pytest.raises(ValueError, match="needs sampler_logprobs"):
+        A.policy_loss(logp, logp.detach(), adv, mask, sampler_correction="tis")

@@ -30,7 +30,7 @@ def test_separate_rollout_workers_receive_the_updated_weights(tmp_path, ray_clus
     # before the sync the rollout actors still sample from the old policy
     stale = ray.get(actors.rollouts[1].generate.remote(prompts, params))
     assert [c.logprobs for c in stale] == [c.logprobs for c in completions]
-    sync_weights(actors)
+    sync_weights(recipe, actors)
     fresh = ray.get(actors.rollouts[1].generate.remote(prompts, params))
     assert [c.logprobs for c in fresh] != [c.logprobs for c in stale]
     # the trainer's log-probs of what the rollout actor sampled equal the sampler's own

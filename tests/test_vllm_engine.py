@@ -1,0 +1,102 @@
+"""The vLLM engine: its pure parts here on CPU; a real engine only where vLLM and a GPU exist
+(benchmarks/vllm_check.py runs the full checks on the device machine)."""
+
+import importlib.util
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from grpo.config import RecipeError, load_recipe, recipe_from_dict
+from grpo.rollout.vllm_engine import completions_from_outputs, max_lora_rank, request_seed
+from tests.conftest import minimal_recipe
+
+
+def test_request_seeds_give_every_sample_its_own_stream():
+    n = 16
+    seeds = [request_seed(12345, i, n) for i in range(64)]
+    streams = [s + k for s in seeds for k in range(n)]  # vLLM seeds sample k of a request with seed + k
+    assert len(set(streams)) == len(streams)
+    assert request_seed(1, 0, n) != request_seed(2, 0, n)
+    assert all(0 <= s + n < 2**31 for s in seeds)
+
+
+def test_max_lora_rank_rounds_up_to_a_served_rank():
+    assert [max_lora_rank(r) for r in (1, 4, 8, 9, 16, 48, 512)] == [1, 8, 8, 16, 16, 64, 512]
+    with pytest.raises(ValueError, match="model.lora.r = 600"):
+        max_lora_rank(600)
+
+
+def _logprob(value):
+    return SimpleNamespace(logprob=value, rank=1, decoded_token=None)
+
+
+def test_completions_from_outputs():
+    outputs = [
+        SimpleNamespace(outputs=[
+            SimpleNamespace(token_ids=[5, 6], text="ab", finish_reason="stop",
+                            logprobs=[{5: _logprob(-0.5)}, {6: _logprob(-1.25), 9: _logprob(-0.1)}]),
+            SimpleNamespace(token_ids=(7,), text="c", finish_reason="length", logprobs=[{7: _logprob(-2.0)}]),
+        ]),
+        SimpleNamespace(outputs=[SimpleNamespace(token_ids=[], text="", finish_reason="abort", logprobs=[])]),
+    ]
+    got = completions_from_outputs(outputs, [[1, 2], [3]])
+    assert [(c.prompt_index, c.prompt_ids, c.completion_ids, c.text, c.finish_reason) for c in got] == [
+        (0, [1, 2], [5, 6], "ab", "stop"), (0, [1, 2], [7], "c", "length"), (1, [3], [], "", "stop")]
+    assert got[0].logprobs == [-0.5, -1.25]  # the sampled token's entry, not the top-ranked one
+    assert got[1].logprobs == [-2.0]
+
+
+def test_vllm_engine_refused_on_cpu(tmp_path):
+    with pytest.raises(RecipeError, match="rollout.engine = 'vllm': vLLM generates on GPUs only"):
+        recipe_from_dict(minimal_recipe(tmp_path, rollout={"engine": "vllm"}, trainer={"device": "cpu"}))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_missing_vllm_named_at_load(tmp_path):
+    import yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(minimal_recipe(tmp_path, rollout={"engine": "vllm"})))
+    with pytest.raises(RecipeError, match=r"vLLM is not installed here.*pip install 'grpo\[vllm\]'"):
+        load_recipe(path)
+
+
+def test_import_grpo_never_imports_vllm():
+    import subprocess
+    import sys
+
+    code = ("import sys, grpo, grpo.trainer, grpo.learner, grpo.rollout.factory, grpo.rollout.vllm_engine, "
+            "grpo.rollout.vllm_worker; print('vllm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+needs_vllm_gpu = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None or not torch.cuda.is_available(),
+    reason="needs vLLM and a CUDA GPU (pip install 'grpo[vllm]'); benchmarks/vllm_check.py runs it on the device",
+)
+
+
+@needs_vllm_gpu
+def test_real_engine_weight_sync_matches_trainer(tiny_base):
+    from grpo.policy import completion_logprobs
+    from grpo.rollout.base import SamplingParams
+    from grpo.rollout.vllm_engine import VLLMEngine
+    from grpo.rollout.weight_sync import engine_weights
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.bfloat16).cuda()
+    engine = VLLMEngine(str(tiny_base), tokenizer, dtype="bfloat16", max_prompt_tokens=64, max_completion_tokens=32,
+                        gpu_memory_utilization=0.2, enforce_eager=True, sleep=True,
+                        weight_source=lambda: engine_weights(model))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    engine.refresh()
+    completion = engine.generate(["1+2="], SamplingParams(n=2, max_tokens=16, seed=3))[0]
+    ids = torch.tensor([completion.prompt_ids + completion.completion_ids], device="cuda")
+    mine = completion_logprobs(model, ids, torch.ones_like(ids), len(completion.completion_ids))[0][0]
+    theirs = torch.tensor(engine.sequence_logprobs(completion.prompt_ids, completion.completion_ids), device="cuda")
+    assert (mine.float() - theirs).abs().mean() < 0.05
