@@ -123,7 +123,9 @@ class Learner:
         joined (call it together with their join_sync_group)."""
         from vllm.distributed.weight_transfer.nccl_common import stateless_init_process_group
 
-        self._sync_comm = stateless_init_process_group(address, port, 0, world_size, self.device)
+        # NCCL wants the device with its index (tensors report cuda:0, not cuda)
+        device = torch.device("cuda", torch.cuda.current_device())
+        self._sync_comm = stateless_init_process_group(address, port, 0, world_size, device)
 
     def export_adapter(self) -> tuple[dict[str, torch.Tensor], dict]:
         """LoRA: the adapter alone (CPU tensors, PEFT names) and its config, for a separate engine."""
@@ -145,8 +147,9 @@ class Learner:
 
         t0 = time.time()
         comm = self._sync_comm
-        send_buckets(plan, dict(engine_weights(self.model)), lambda tensor, src: comm.broadcast(tensor, src=src), self.device)
-        torch.cuda.synchronize(self.device)
+        device = torch.device("cuda", torch.cuda.current_device())
+        send_buckets(plan, dict(engine_weights(self.model)), lambda tensor, src: comm.broadcast(tensor, src=src), device)
+        torch.cuda.synchronize(device)
         return time.time() - t0
 
 

@@ -92,14 +92,25 @@ class VLLMEngine:
         os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
         from vllm import LLM
 
+        from transformers import AutoConfig
+
         self.tokenizer = tokenizer
-        self.max_prompt_tokens = max_prompt_tokens
+        # the model's own context bounds prompt + completion; vLLM refuses a longer max_model_len
+        context = getattr(AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code),
+                          "max_position_embeddings", None) or (max_prompt_tokens + max_completion_tokens)
+        max_model_len = min(max_prompt_tokens + max_completion_tokens, int(context))
+        self.max_prompt_tokens = min(max_prompt_tokens, max_model_len - max_completion_tokens)
+        if self.max_prompt_tokens < 1:
+            raise ValueError(
+                f"rollout.max_completion_tokens = {max_completion_tokens} leaves no room for a prompt in the "
+                f"model's {context}-token context; lower it"
+            )
         self.sleep_enabled = sleep
         self.weight_source = weight_source
         self.lora_rank = lora_rank
         kwargs: dict[str, Any] = dict(
             model=model_path, tokenizer=tokenizer_path or model_path, dtype=dtype, seed=seed,
-            max_model_len=max_prompt_tokens + max_completion_tokens, gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
             enable_prefix_caching=True, enforce_eager=enforce_eager, enable_sleep_mode=sleep,
             logprobs_mode="processed_logprobs",  # after temperature: what the trainer recomputes
             trust_remote_code=trust_remote_code,
