@@ -41,17 +41,22 @@ def run(engine: str, base: str, steps: int, out: Path, extra: list[str]) -> list
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--base", required=True, help="the demo base (examples/r1_zero_demo/run.sh builds it)")
+    parser.add_argument("--base", help="the demo base (examples/r1_zero_demo/run.sh builds it)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--out", default="curves-out")
     parser.add_argument("--engines", default="transformers,vllm")
+    parser.add_argument("--metrics-from", help="skip the runs: read curves-<engine>.metrics.jsonl from this folder")
     parser.add_argument("overrides", nargs="*", help="extra recipe overrides for both runs")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     engines = args.engines.split(",")
-    metrics = {engine: run(engine, args.base, args.steps, out, args.overrides) for engine in engines}
+    if args.metrics_from:
+        metrics = {e: [json.loads(line) for line in (Path(args.metrics_from) / f"curves-{e}.metrics.jsonl").read_text().splitlines()]
+                   for e in engines}
+    else:
+        metrics = {engine: run(engine, args.base, args.steps, out, args.overrides) for engine in engines}
 
     train = {e: [m for m in ms if "accuracy" in m and "time/step" in m] for e, ms in metrics.items()}
     evals = {e: {m["step"]: m["eval/accuracy"] for m in ms if "eval/accuracy" in m} for e, ms in metrics.items()}
@@ -80,7 +85,7 @@ def main() -> None:
         gap = statistics.fmean(m.get("train/sampler_logprob_gap", float("nan")) for m in rows)
         timing[e] = {**med, "sampler_logprob_gap": gap}
         lines.append(f"| {e} | {med['time/step']:.2f} | {med['time/generate']:.2f} | {med['time/train']:.2f} | "
-                     f"{med['time/engine_sync']:.3f} | {gap:.4f} |")
+                     f"{med['time/engine_sync']:.3f} | {gap:.2e} |")
     table = "\n".join(lines)
     print(table)
     (out / "engine_curves.md").write_text(table + "\n")

@@ -78,6 +78,9 @@ OURS = {
     # the same trainer settings as "ours", generating with vLLM colocated (it sleeps while training)
     "ours-vllm": ["rollout.engine=vllm", "model.gradient_checkpointing=true", "trainer.microbatch_size=16",
                   "trainer.logprob_chunk_tokens=128", PURE_BF16],
+    # vLLM kept awake between generations: no sleep/wake cost, but its memory stays held while training
+    "ours-vllm-awake": ["rollout.engine=vllm", "rollout.vllm.sleep=false", "model.gradient_checkpointing=true",
+                        "trainer.microbatch_size=16", "trainer.logprob_chunk_tokens=128", PURE_BF16],
 }
 
 
