@@ -100,3 +100,17 @@ def test_real_engine_weight_sync_matches_trainer(tiny_base):
     mine = completion_logprobs(model, ids, torch.ones_like(ids), len(completion.completion_ids))[0][0]
     theirs = torch.tensor(engine.sequence_logprobs(completion.prompt_ids, completion.completion_ids), device="cuda")
     assert (mine.float() - theirs).abs().mean() < 0.05
+
+
+def test_separate_vllm_needs_a_gpu_per_worker(tmp_path, monkeypatch):
+    import ray
+
+    from grpo.cluster import _gpu_share
+
+    recipe = recipe_from_dict(minimal_recipe(
+        tmp_path, rollout={"engine": "vllm", "colocate": False, "num_workers": 2}, trainer={"device": "cuda"}))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": 2.0})
+    with pytest.raises(RecipeError, match="needs a GPU per rollout worker besides the learner's \\(3\\), but Ray sees 2"):
+        _gpu_share(recipe)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": 3.0})
+    assert _gpu_share(recipe) == {"learner": 1, "rollout": 1}
