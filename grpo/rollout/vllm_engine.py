@@ -15,6 +15,7 @@ need anyway after an update. With LoRA only the adapter moves: each update is a 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -211,9 +212,9 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
         if previous is not None:
             self.llm.llm_engine.remove_lora(previous.lora_int_id)
-            _remove_tree(Path(previous.lora_path))
+            shutil.rmtree(previous.lora_path, ignore_errors=True)
 
-    def receive_broadcast(self, plan: list, weight_names: list[str] | None = None) -> int:
+    def receive_broadcast(self, plan: list) -> int:
         """Separate mode: join the trainer's bucketed NCCL broadcast (see vllm_worker.py)."""
         self._wake_weights()
         received = self.llm.collective_rpc("grpo_receive_buckets", args=(plan,))[0]
@@ -243,8 +244,3 @@ class VLLMEngine:
             values.append(float(entry[ids[position]].logprob))
         return values
 
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
