@@ -1,6 +1,6 @@
 """The same GRPO run with both rollout engines: do the reward curves agree? (issue "vLLM rollout engine")
 
-    python benchmarks/engine_curves.py --base /tmp/r1-zero-demo-base --steps 30 --out results/
+    python benchmarks/engine_curves.py --base runs/r1-zero-demo-base --steps 30 --out results/
 
 Runs recipes/r1-zero-demo.yaml (same seed, same data, same hyper-parameters) once with
 rollout.engine=transformers and once with rollout.engine=vllm (colocated, sleeping while the

@@ -1,7 +1,7 @@
 """GPU checks of the vLLM engine (issue "vLLM rollout engine"): weight sync, LoRA sync, sampler gap.
 
-    python benchmarks/vllm_check.py --base /tmp/r1-zero-demo-base --out results/          # full weights
-    python benchmarks/vllm_check.py --base /tmp/r1-zero-demo-base --out results/ --lora   # adapter only
+    python benchmarks/vllm_check.py --base runs/r1-zero-demo-base --out results/          # full weights
+    python benchmarks/vllm_check.py --base runs/r1-zero-demo-base --out results/ --lora   # adapter only
 
 A trainer module and a colocated vLLM engine start from the same checkpoint. The trainer then
 takes real optimizer steps (supervised on the engine's own samples, so the weights move where

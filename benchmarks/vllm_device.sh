@@ -11,7 +11,7 @@ out=${OUT:-/tmp/vllm-out}
 mkdir -p "$out"
 source benchmarks/device_setup.sh
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-base=/tmp/r1-zero-demo-base
+base=runs/r1-zero-demo-base
 case "$1" in
   check)
     python3 -c "import torch, vllm, transformers; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__, torch.cuda.get_device_name())"

@@ -15,6 +15,7 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -24,7 +25,15 @@ ADVANTAGES: dict[str, AdvantageFn] = {}
 
 
 def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
+    """Register an estimator (rewards (B,), group_size, std_scope -> advantages (B,)) under `name`.
+
+    The recipe's `algorithm.advantage` is validated against this registry; a second, different
+    function for a name is an error rather than a silent replacement."""
+
     def decorate(fn: AdvantageFn) -> AdvantageFn:
+        existing = ADVANTAGES.get(name)
+        if existing is not None and (existing.__module__, existing.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"advantage estimator {name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
         ADVANTAGES[name] = fn
         return fn
 
@@ -184,50 +193,62 @@ def aggregate(
     raise ValueError(f"unknown loss aggregation {mode!r}")
 
 
+@dataclass(frozen=True)
+class LossSettings:
+    """The objective's knobs, fixed for a run: built once from the recipe's `algorithm` section.
+
+    max_tokens is the generation budget, the constant normaliser of seq-mean-token-sum-norm.
+    """
+
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    importance_level: str = "token"
+    aggregation: str = "token-mean"
+    beta: float = 0.0
+    kl_estimator: str = "k3"
+    max_tokens: int | None = None
+    sampler_correction: str = "none"
+    sampler_is_cap: float = 2.0
+
+
 def policy_loss(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
     advantages: torch.Tensor,
     mask: torch.Tensor,
+    settings: LossSettings = LossSettings(),
     *,
     ref_logprobs: torch.Tensor | None = None,
-    beta: float = 0.0,
-    kl_estimator: str = "k3",
-    epsilon_low: float = 0.2,
-    epsilon_high: float = 0.2,
-    importance_level: str = "token",
-    aggregation: str = "token-mean",
+    sampler_logprobs: torch.Tensor | None = None,
     num_sequences: float | None = None,
     num_tokens: float | None = None,
-    max_tokens: int | None = None,
-    sampler_logprobs: torch.Tensor | None = None,
-    sampler_correction: str = "none",
-    sampler_is_cap: float = 2.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The GRPO loss of one (micro-)batch and its diagnostics (detached scalar tensors).
 
+    logprobs, old_logprobs, mask, ref/sampler log-probs (B, T); advantages (B,).
     loss = aggregate(w * -min(r A, clip(r) A) + beta * KL). With beta = 0 no reference log-probs
-    are needed and none are read. w is 1 unless sampler_correction corrects for the sampler's
-    log-probs differing from the trainer's (`sampler_weights`); given sampler_logprobs, the
-    mismatch is reported either way.
+    are needed and none are read. w is 1 unless settings.sampler_correction corrects for the
+    sampler's log-probs differing from the trainer's (`sampler_weights`); given sampler_logprobs,
+    the mismatch is reported either way. num_sequences / num_tokens: see `aggregate`.
     """
-    log_ratio = log_importance_ratio(logprobs, old_logprobs, mask, importance_level)
-    per_token, clipped = clipped_surrogate(log_ratio, advantages, epsilon_low, epsilon_high)
+    s = settings
+    log_ratio = log_importance_ratio(logprobs, old_logprobs, mask, s.importance_level)  # (B, T)
+    per_token, clipped = clipped_surrogate(log_ratio, advantages, s.epsilon_low, s.epsilon_high)  # (B, T)
     stats: dict[str, torch.Tensor] = {}
     if sampler_logprobs is not None:
-        weights, sampler_stats = sampler_weights(old_logprobs, sampler_logprobs, mask, sampler_correction, sampler_is_cap)
+        weights, sampler_stats = sampler_weights(old_logprobs, sampler_logprobs, mask, s.sampler_correction, s.sampler_is_cap)
         per_token = per_token * weights
         stats.update(sampler_stats)
-    elif sampler_correction != "none":
-        raise ValueError(f"sampler_correction={sampler_correction!r} needs sampler_logprobs")
-    if beta > 0.0:
+    elif s.sampler_correction != "none":
+        raise ValueError(f"sampler_correction={s.sampler_correction!r} needs sampler_logprobs")
+    if s.beta > 0.0:
         if ref_logprobs is None:
             raise ValueError("beta > 0 needs ref_logprobs")
-        kl = kl_penalty(logprobs, ref_logprobs, kl_estimator)
-        per_token = per_token + beta * kl
+        kl = kl_penalty(logprobs, ref_logprobs, s.kl_estimator)  # (B, T)
+        per_token = per_token + s.beta * kl
         stats["kl"] = _masked_mean(kl.detach(), mask)
-    kwargs = dict(num_sequences=num_sequences, num_tokens=num_tokens, max_tokens=max_tokens)
-    loss = aggregate(per_token, mask, aggregation, **kwargs)
+    loss = aggregate(per_token, mask, s.aggregation, num_sequences=num_sequences, num_tokens=num_tokens,
+                     max_tokens=s.max_tokens)  # scalar
     stats["clip_fraction"] = _masked_mean(clipped, mask)
     stats["ratio_mean"] = _masked_mean(torch.exp(log_ratio.detach()), mask)
     return loss, stats

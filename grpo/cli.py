@@ -82,14 +82,16 @@ def _train(args: argparse.Namespace) -> int:
 
     recipe = _load(args.recipe, args.overrides)
     if args.dry_run:
+        from grpo.model_source import load_checked_tokenizer
         from grpo.trainer import load_data
 
+        tokenizer = load_checked_tokenizer(recipe)
         try:
             train_rows, test_rows = load_data(recipe)
         except DataError as err:
             raise RecipeError(str(err)) from None
         print(dump_recipe(recipe))
-        _dry_run_sample(recipe, train_rows)
+        _dry_run_sample(recipe, train_rows, tokenizer)
         print(f"ok: {len(train_rows)} training prompts, {len(test_rows)} test prompts, "
               f"{recipe.batch_size} completions per step; nothing trained (--dry-run)")
         return 0
@@ -103,15 +105,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run_sample(recipe, rows) -> None:
+def _dry_run_sample(recipe, rows, tokenizer) -> None:
     """Render the first prompt and score a stand-in completion with every verifier, so a wrong
     column mapping or verifier argument fails now rather than in a worker after model loading."""
     from grpo.data import render_prompt
-    from grpo.policy import load_tokenizer
     from rewards import Sample, VerifierError, build
 
     row = rows[0]
-    prompt = render_prompt(row["prompt"], recipe.data, load_tokenizer(recipe.model))
+    prompt = render_prompt(row["prompt"], recipe.data, tokenizer)
     completion = f" <think> stand-in reasoning </think> <answer> {row.get('answer', '')} </answer>"
     print(f"first prompt: {prompt[-200:]!r}")
     columns = {k: v for k, v in row.items() if k not in ("prompt", "answer")}
@@ -145,7 +146,7 @@ def _eval(args: argparse.Namespace) -> int:
     from grpo.cluster import init_ray, shutdown, start_actors
     from grpo.data import render_prompt
     from grpo.evaluate import evaluate
-    from grpo.policy import load_tokenizer
+    from grpo.model_source import load_checked_tokenizer
     from grpo.trainer import load_data
 
     overrides = list(args.overrides)
@@ -156,8 +157,8 @@ def _eval(args: argparse.Namespace) -> int:
     recipe = _load(args.recipe, overrides)
     if recipe.data.test is None:
         raise RecipeError("data.test is not set: the recipe names no test split to evaluate on")
+    tokenizer = load_checked_tokenizer(recipe)
     _, test_rows = load_data(recipe)
-    tokenizer = load_tokenizer(recipe.model)
     prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
     recipe.rollout.colocate = True  # evaluation needs one engine, no trainer elsewhere
     started = init_ray(recipe)

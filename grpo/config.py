@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class RecipeError(ValueError):
@@ -20,6 +20,15 @@ class RecipeError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _registered(value: str, names: list[str], what: str) -> str:
+    """A choice backed by a registry: the registry, not this schema, holds the valid names."""
+    if value not in names:
+        close = difflib.get_close_matches(value, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown {what}{hint}; registered: {', '.join(names)}")
+    return value
 
 
 class LoraConfig(_Section):
@@ -35,6 +44,10 @@ class LoraConfig(_Section):
 class ModelConfig(_Section):
     path: str = Field(..., description="Hugging Face model id or local directory of the policy.")
     tokenizer: str | None = Field(None, description="Tokenizer id or directory; defaults to `path`.")
+    build_command: str | None = Field(
+        None, description="The command that creates `path` when the checkpoint is built locally rather than "
+        "shipped or downloaded; a missing `path` error tells the user to run it."
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype: 'auto' is float32 on CPU and bfloat16 on GPU."
     )
@@ -44,13 +57,20 @@ class ModelConfig(_Section):
 
 
 class DatasetConfig(_Section):
-    task: str | None = Field(None, description="A built-in generator (arithmetic, countdown); no download.")
+    task: str | None = Field(None, description="A built-in generator registered in grpo/tasks (`TASKS`); no download.")
     task_kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments of the task generator.")
     path: str | None = Field(None, description="A .jsonl / .json / .parquet file, a saved `datasets` dir, or a hub id.")
     name: str | None = Field(None, description="Configuration name of a hub dataset (e.g. 'main' for gsm8k).")
     split: str = Field("train", description="Split to read from a hub dataset or a DatasetDict directory.")
     num_samples: int | None = Field(None, ge=1, description="Keep only the first N rows (all when unset).")
     seed: int = Field(0, description="Seed of a task generator.")
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str | None) -> str | None:
+        from grpo.tasks import TASKS
+
+        return None if value is None else _registered(value, sorted(TASKS), "task")
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetConfig":
@@ -92,9 +112,9 @@ class VLLMConfig(_Section):
 
 
 class RolloutConfig(_Section):
-    engine: Literal["transformers", "vllm"] = Field(
-        "transformers", description="Generation engine: transformers (CPU or GPU) or vllm (GPU, `pip install "
-        "'grpo[vllm]'`)."
+    engine: str = Field(
+        "transformers", description="Generation engine, a name registered in grpo/rollout (`ENGINES`): the "
+        "transformers engine runs on CPU or GPU; vLLM needs a GPU and `pip install 'grpo[vllm]'`."
     )
     group_size: int = Field(
         8, ge=2, description="Samples per prompt G; GRPO compares them (DeepSeekMath used 64, R1 16)."
@@ -116,19 +136,45 @@ class RolloutConfig(_Section):
     ignore_eos: bool = Field(False, description="Never stop at EOS: every completion is max_completion_tokens long.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
 
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from grpo.rollout.base import engine_names
+
+        return _registered(value, engine_names(), "rollout engine")
+
+
+def default_label(name: str) -> str:
+    """How a verifier's metrics are named when its spec gives no label: a built-in or entry point by
+    its name, `module:attr` and `path/file.py:attr` by the attribute (never by a path)."""
+    return name.rpartition(":")[2] if ":" in name else name
+
 
 class VerifierSpec(_Section):
     name: str = Field(..., description="Built-in name, `package.module:attr` or `path/file.py:attr`.")
+    label: str = Field(
+        "", pattern=r"^[^/\s]*$",
+        description="Name in metrics (`reward/<label>`) and samples; default: the built-in's name or the "
+        "attribute after ':'. Needed when two verifiers would otherwise share one.",
+    )
     weight: float = Field(1.0, description="Weight in the summed reward.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the verifier.")
     timeout: float = Field(10.0, gt=0.0, description="Seconds per batch call before the fallback reward.")
     fallback: float = Field(0.0, description="Reward given when the verifier fails or times out.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_label(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and not raw.get("label") and isinstance(raw.get("name"), str):
+            return {**raw, "label": default_label(raw["name"])}
+        return raw
+
 
 class RewardsConfig(_Section):
     verifiers: list[VerifierSpec] = Field(..., min_length=1, description="Verifiers summed into the reward.")
     correctness: str | None = Field(
-        None, description="Verifier whose score (>= 0.5 is correct) defines accuracy; default: the first."
+        None, description="Verifier (its label or name) whose score (>= 0.5 is correct) defines accuracy; "
+        "default: the first."
     )
     num_workers: int = Field(1, ge=1, description="Ray reward actors; completions are sharded across them.")
     none_as: Literal["skip", "zero"] = Field(
@@ -144,10 +190,10 @@ class DynamicSamplingConfig(_Section):
 
 
 class AlgorithmConfig(_Section):
-    advantage: Literal["grpo", "dr_grpo", "rloo"] = Field(
+    advantage: str = Field(
         "grpo",
-        description="grpo: (r - mean)/std in group (Shao et al. 2024); dr_grpo: r - mean (Liu et al. 2025); "
-        "rloo: r minus the mean of the others (Ahmadian et al. 2024).",
+        description="Advantage estimator, a name registered in grpo/algorithms.py (`ADVANTAGES`; each "
+        "function's docstring gives its formula and paper).",
     )
     std_scope: Literal["group", "batch", "none"] = Field(
         "group", description="Std that divides grpo advantages: per group (DeepSeekMath), batch, or none."
@@ -178,6 +224,13 @@ class AlgorithmConfig(_Section):
         "sampling, Yao et al. 2025); mis drops tokens whose ratio exceeds the cap."
     )
     sampler_is_cap: float = Field(2.0, gt=1.0, description="Cap C of the sampler importance ratio (tis / mis).")
+
+    @field_validator("advantage")
+    @classmethod
+    def _known_advantage(cls, value: str) -> str:
+        from grpo.algorithms import ADVANTAGES
+
+        return _registered(value, sorted(ADVANTAGES), "advantage estimator")
 
 
 class TrainerConfig(_Section):
@@ -281,10 +334,19 @@ class Recipe(_Section):
             )
         if self.algorithm.epsilon_low >= 1.0:
             raise _combination("algorithm.epsilon_low", self.algorithm.epsilon_low, "must be < 1 (ratio clip 1-eps)")
-        names = [v.name for v in self.rewards.verifiers]
-        if self.rewards.correctness is not None and self.rewards.correctness not in names:
+        verifiers = self.rewards.verifiers
+        labels = [v.label for v in verifiers]
+        for later, spec in enumerate(verifiers):
+            first = labels.index(spec.label)
+            if first != later:
+                raise _CombinationError(
+                    f"rewards.verifiers.{first} ({verifiers[first].name}) and rewards.verifiers.{later} ({spec.name}) "
+                    f"both log as 'reward/{spec.label}'; give one of them a distinct `label:`"
+                )
+        choices = labels + [v.name for v in verifiers]
+        if self.rewards.correctness is not None and self.rewards.correctness not in choices:
             raise _combination(
-                "rewards.correctness", self.rewards.correctness, f"must be one of the verifiers {names}"
+                "rewards.correctness", self.rewards.correctness, f"must be one of the verifiers {labels}"
             )
         if self.rollout.engine == "vllm" and self.trainer.device == "cpu":
             raise _combination(
@@ -321,6 +383,9 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         apply_override(raw, item)
     recipe = recipe_from_dict(raw)
     check_paths(recipe)
+    from grpo.model_source import check_local_checkpoint
+
+    check_local_checkpoint(recipe.model)
     check_verifiers(recipe)
     check_engine(recipe)
     return recipe
@@ -353,13 +418,6 @@ def check_verifiers(recipe: Recipe) -> None:
             resolve(spec.name)
         except VerifierError as err:
             raise RecipeError(f"rewards.verifiers.{index}.name = {spec.name!r}: {err}") from None
-    names = [spec.name for spec in recipe.rewards.verifiers]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise RecipeError(
-            f"rewards.verifiers names {duplicates} twice; metrics are keyed by name, so combine the "
-            "weights into one entry or wrap the second in your own function"
-        )
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -397,14 +455,19 @@ def check_paths(recipe: Recipe) -> None:
         if spec is not None and spec.path is not None:
             candidates.append((f"data.{split}.path", spec.path))
     for key, value in candidates:
-        if value and _looks_local(value) and not Path(value).exists():
+        if value and looks_local(value) and not Path(value).exists():
+            if key == "model.path" and recipe.model.build_command:
+                raise RecipeError(
+                    f"model.path = {value!r} does not exist yet: this recipe's model is built locally by "
+                    f"`{recipe.model.build_command}`; run that first, or set model.path=DIR to a checkpoint you have"
+                )
             raise RecipeError(
                 f"{key} = {value!r}: no such file or directory (relative paths are read from the current "
                 f"directory {Path.cwd()}); fix the path or run from the directory the recipe expects"
             )
 
 
-def _looks_local(value: str) -> bool:
+def looks_local(value: str) -> bool:
     """Hub ids look like 'org/name'; anything with a file suffix, ./, ../ or / prefix is local."""
     return (
         value.startswith(("/", "./", "../", "~"))

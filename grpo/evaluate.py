@@ -21,14 +21,19 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def correctness_name(recipe: Recipe) -> str:
-    return recipe.rewards.correctness or recipe.rewards.verifiers[0].name
+def correctness_label(recipe: Recipe) -> str:
+    """The label of the verifier that defines accuracy (`rewards.correctness` may give its name)."""
+    wanted = recipe.rewards.correctness
+    for spec in recipe.rewards.verifiers:
+        if wanted in (None, spec.label, spec.name):
+            return spec.label
+    raise ValueError(f"rewards.correctness = {wanted!r} names no verifier")  # the schema already refused it
 
 
 def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict[str, Any]], *, seed: int) -> dict[str, float]:
     """eval/accuracy (greedy), eval/reward/<verifier> (greedy) and, when eval.k > 1, eval/pass@k."""
     specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
-    target = correctness_name(recipe)
+    target = correctness_label(recipe)
     size = recipe.eval.num_prompts or len(rows)
     prompts, rows = prompts[:size], rows[:size]
     metrics: dict[str, float] = {}
@@ -40,9 +45,9 @@ def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict
             actors, prompts[start : start + recipe.eval.batch_size], rows[start : start + recipe.eval.batch_size],
             greedy, specs, seed=seed, step=-1, round_index=start, none_as=recipe.rewards.none_as,
         )
-        correct += [(v or 0.0) >= 0.5 for v in part.scored.scores[target]]
+        correct += [(v or 0.0) >= 0.5 for v in part.scores.per_verifier[target]]
         lengths += [len(c.completion_ids) for c in part.completions]
-        for name, mean in verifier_means(part.scored.scores).items():
+        for name, mean in verifier_means(part.scores.per_verifier).items():
             metrics.setdefault(f"eval/reward/{name}", 0.0)
             metrics[f"eval/reward/{name}"] += mean * len(part.completions)
     for name in [k for k in metrics if k.startswith("eval/reward/")]:
@@ -60,7 +65,7 @@ def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict
                 actors, prompts[start : start + per_batch], rows[start : start + per_batch], sampled, specs,
                 seed=seed + 1, step=-1, round_index=start, none_as=recipe.rewards.none_as,
             )
-            scores += [(v or 0.0) >= 0.5 for v in part.scored.scores[target]]
+            scores += [(v or 0.0) >= 0.5 for v in part.scores.per_verifier[target]]
         per_prompt = [scores[i : i + k] for i in range(0, len(scores), k)]
         metrics[f"eval/pass@{k}"] = sum(pass_at_k(k, sum(group), k) for group in per_prompt) / max(1, len(per_prompt))
         metrics["eval/mean@k"] = sum(scores) / max(1, len(scores))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -20,6 +20,17 @@ from grpo.config import Recipe, TrainerConfig
 from grpo.optim import MasterWeightAdamW
 from grpo.policy import completion_logprobs, export_weights, load_model, load_tokenizer, resolve_device, unwrap
 from grpo.rollout.base import Completion, SamplingParams
+
+
+def loss_settings(recipe: Recipe) -> algorithms.LossSettings:
+    """The objective's fixed knobs, read once from the recipe."""
+    a = recipe.algorithm
+    return algorithms.LossSettings(
+        epsilon_low=a.epsilon_low, epsilon_high=a.epsilon_high, importance_level=a.importance_level,
+        aggregation=a.loss_aggregation, beta=a.beta, kl_estimator=a.kl_estimator,
+        max_tokens=recipe.rollout.max_completion_tokens, sampler_correction=a.sampler_correction,
+        sampler_is_cap=a.sampler_is_cap,
+    )
 
 
 def lr_factor(step: int, trainer: TrainerConfig) -> float:
@@ -55,6 +66,7 @@ class Learner:
         quiet_transformers()
         seed_everything(recipe.seed)
         self.recipe = recipe
+        self.loss_settings = loss_settings(recipe)
         self.device = resolve_device(recipe.trainer.device)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls (if any) on tensor cores
@@ -192,56 +204,19 @@ class Learner:
         Old log-probs are recomputed only when some update happens after the first (mu > 1 or several
         minibatches); otherwise the policy is still the sampling policy and log pi_old = sg[log pi].
         """
-        recipe, algo = self.recipe, self.recipe.algorithm
-        batch_size = len(batch)
-        minibatch = recipe.trainer.minibatch_size or batch_size
-        micro = recipe.trainer.microbatch_size or minibatch
-        mask = batch.completion_mask.clone()
-        if algo.overlong_filtering:
-            mask = mask * algorithms.overlong_mask(batch.truncated)[:, None]
-        batch.completion_mask = mask
-        on_policy = recipe.trainer.epochs_per_step == 1 and minibatch == batch_size
+        trainer = self.recipe.trainer
+        if self.recipe.algorithm.overlong_filtering:
+            batch.completion_mask = batch.completion_mask * algorithms.overlong_mask(batch.truncated)[:, None]
+        minibatch = trainer.minibatch_size or len(batch)
+        on_policy = trainer.epochs_per_step == 1 and minibatch == len(batch)
         old_logprobs = None if on_policy else self._logprobs(self.model, batch)
         stats: dict[str, list[float]] = {}
-        loss_total, updates = 0.0, 0
-        generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
+        losses: list[float] = []  # micro-batch losses; those of one minibatch sum to its loss
         self.model.train()
-        for epoch in range(recipe.trainer.epochs_per_step):
-            order = torch.randperm(batch_size, generator=generator) if epoch or not on_policy else torch.arange(batch_size)
-            for mb_start in range(0, batch_size, minibatch):
-                mb_rows = order[mb_start : mb_start + minibatch]
-                num_tokens = float(mask[mb_rows].sum())
-                for start in range(0, len(mb_rows), micro):
-                    rows = mb_rows[start : start + micro]
-                    part = batch.select(rows)
-                    logp, entropy = self._forward(self.model, part, with_entropy=epoch == 0)
-                    part_mask = part.completion_mask.to(self.device)
-                    old = logp.detach() if old_logprobs is None else old_logprobs[rows, : logp.shape[1]].to(self.device)
-                    ref = None if part.ref_logprobs is None else part.ref_logprobs.to(self.device)
-                    loss, loss_stats = algorithms.policy_loss(
-                        logp, old, part.advantages.to(self.device), part_mask,
-                        ref_logprobs=ref, beta=algo.beta, kl_estimator=algo.kl_estimator,
-                        epsilon_low=algo.epsilon_low, epsilon_high=algo.epsilon_high,
-                        importance_level=algo.importance_level, aggregation=algo.loss_aggregation,
-                        num_sequences=float(len(mb_rows)), num_tokens=num_tokens,
-                        max_tokens=recipe.rollout.max_completion_tokens,
-                        sampler_logprobs=part.sampler_logprobs.to(self.device),
-                        sampler_correction=algo.sampler_correction, sampler_is_cap=algo.sampler_is_cap,
-                    )
-                    loss.backward()
-                    weight = float(part_mask.sum()) / max(num_tokens, 1.0)
-                    loss_total += float(loss.detach())  # micro-batch losses sum to the minibatch loss
-                    for name, value in loss_stats.items():
-                        _accumulate(stats, name, float(value), weight)
-                    if entropy is not None:
-                        _accumulate(stats, "entropy", float((entropy * part_mask).sum() / part_mask.sum().clamp(min=1)), weight)
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), recipe.trainer.max_grad_norm)
-                _accumulate(stats, "grad_norm", float(grad_norm), 1.0)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                updates += 1
-        metrics = {f"train/{name}": value for name, value in _finish(stats).items()}
-        metrics["train/loss"] = loss_total / updates
+        for epoch, rows in self._minibatches(len(batch), minibatch, step, on_policy):
+            losses += self._update(batch, rows, old_logprobs, epoch == 0, stats)
+        metrics = {f"train/{name}": value for name, value in _weighted_means(stats).items()}
+        metrics["train/loss"] = sum(losses) / (trainer.epochs_per_step * (len(batch) // minibatch))
         metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
         if old_logprobs is not None:
             gap = (old_logprobs - batch.sampler_logprobs).abs() * batch.completion_mask
@@ -253,6 +228,50 @@ class Learner:
             metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
             torch.cuda.reset_peak_memory_stats(self.device)
         return metrics
+
+    def _minibatches(self, size: int, minibatch: int, step: int, on_policy: bool) -> Iterator[tuple[int, torch.Tensor]]:
+        """(epoch, row indices) of every minibatch: in order on the single on-policy pass, else a
+        permutation per epoch drawn from (seed, step), so a resumed run draws the same ones."""
+        generator = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + step)
+        for epoch in range(self.recipe.trainer.epochs_per_step):
+            order = torch.randperm(size, generator=generator) if epoch or not on_policy else torch.arange(size)
+            for start in range(0, size, minibatch):
+                yield epoch, order[start : start + minibatch]
+
+    def _update(self, batch: RolloutBatch, rows: torch.Tensor, old_logprobs: torch.Tensor | None, with_entropy: bool,
+                stats: dict[str, list[float]]) -> list[float]:
+        """One optimizer step on minibatch `rows`, gradients accumulated over its micro-batches."""
+        micro = self.recipe.trainer.microbatch_size or len(rows)
+        num_tokens = float(batch.completion_mask[rows].sum())
+        losses = [
+            self._backward(batch, rows[start : start + micro], old_logprobs, float(len(rows)), num_tokens, with_entropy, stats)
+            for start in range(0, len(rows), micro)
+        ]
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)
+        _accumulate(stats, "grad_norm", float(grad_norm), 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return losses
+
+    def _backward(self, batch: RolloutBatch, rows: torch.Tensor, old_logprobs: torch.Tensor | None, num_sequences: float,
+                  num_tokens: float, with_entropy: bool, stats: dict[str, list[float]]) -> float:
+        """Loss and backward of one micro-batch, normalised by its minibatch's totals; returns the loss."""
+        part = batch.select(rows)
+        logp, entropy = self._forward(self.model, part, with_entropy=with_entropy)  # (b, T)
+        mask = part.completion_mask.to(self.device)
+        old = logp.detach() if old_logprobs is None else old_logprobs[rows, : logp.shape[1]].to(self.device)
+        ref = None if part.ref_logprobs is None else part.ref_logprobs.to(self.device)
+        loss, loss_stats = algorithms.policy_loss(
+            logp, old, part.advantages.to(self.device), mask, self.loss_settings, ref_logprobs=ref,
+            sampler_logprobs=part.sampler_logprobs.to(self.device), num_sequences=num_sequences, num_tokens=num_tokens,
+        )
+        loss.backward()
+        weight = float(mask.sum()) / max(num_tokens, 1.0)
+        for name, value in loss_stats.items():
+            _accumulate(stats, name, float(value), weight)
+        if entropy is not None:
+            _accumulate(stats, "entropy", float((entropy * mask).sum() / mask.sum().clamp(min=1)), weight)
+        return float(loss.detach())
 
     # ------------------------------------------------------------------ state
 
@@ -320,5 +339,5 @@ def _accumulate(stats: dict[str, list[float]], name: str, value: float, weight: 
     entry[1] += weight
 
 
-def _finish(stats: dict[str, list[float]]) -> dict[str, float]:
+def _weighted_means(stats: dict[str, list[float]]) -> dict[str, float]:
     return {name: total / weight if weight else 0.0 for name, (total, weight) in stats.items()}

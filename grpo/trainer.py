@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 
 from grpo import algorithms, checkpoint
@@ -17,11 +18,11 @@ from grpo.batch import RolloutBatch, build_batch
 from grpo.cluster import Actors, init_ray, shutdown, start_actors
 from grpo.config import Recipe, RecipeError, dump_recipe
 from grpo.data import PromptSampler, load_rows, map_columns, render_prompt
-from grpo.evaluate import correctness_name, evaluate
+from grpo.evaluate import correctness_label, evaluate
 from grpo.logging import RunLogger, read_metrics
-from grpo.policy import load_tokenizer
+from grpo.model_source import load_checked_tokenizer
 from grpo.rollout.base import SamplingParams
-from grpo.rollout.collect import Scored, generate_and_score
+from grpo.rollout.collect import ScoredRollouts, generate_and_score
 from rewards.combine import verifier_means
 
 
@@ -37,8 +38,8 @@ class RunSummary:
 
 def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
     started = time.time()
+    tokenizer = load_checked_tokenizer(recipe)
     run_dir = prepare_run_dir(recipe, resume)
-    tokenizer = load_tokenizer(recipe.model)
     train_rows, test_rows = load_data(recipe)
     sampler = PromptSampler(train_rows, recipe.rollout.prompts_per_step, recipe.seed, recipe.data.shuffle)
     test_prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
@@ -49,7 +50,7 @@ def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
                        config=recipe.model_dump(mode="json"))
     try:
         actors = start_actors(recipe)
-        pad_id = _get(actors.learner.pad_token_id.remote())
+        pad_id = ray.get(actors.learner.pad_token_id.remote())
         start_step = restore(recipe, actors, run_dir, logger) if resume else 0
         first_eval: dict[str, float] = {}
         if test_rows and recipe.eval.at_start and start_step == 0:
@@ -62,9 +63,9 @@ def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
             rollout, timings = collect_rollouts(recipe, actors, sampler, tokenizer, step)
             batch, batch_metrics = make_batch(recipe, rollout, pad_id)
             if recipe.algorithm.beta > 0:
-                batch.ref_logprobs = _get(actors.learner.reference_logprobs.remote(batch))
+                batch.ref_logprobs = ray.get(actors.learner.reference_logprobs.remote(batch))
             t0 = time.time()
-            train_metrics = _get(actors.learner.train_step.remote(batch, step))
+            train_metrics = ray.get(actors.learner.train_step.remote(batch, step))
             timings["time/train"] = time.time() - t0
             timings["time/sync"] = sync_weights(recipe, actors)
             timings["time/step"] = time.time() - step_started
@@ -123,7 +124,7 @@ def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger) ->
     if latest is None:
         logger.truncate_after(0)
         return 0
-    _get(actors.learner.load.remote(str(latest)))
+    ray.get(actors.learner.load.remote(str(latest)))
     step = checkpoint.read_driver_state(latest)["step"]
     logger.truncate_after(step)
     sync_weights(recipe, actors)
@@ -137,7 +138,7 @@ def sampling_params(recipe: Recipe) -> SamplingParams:
                           stop=tuple(r.stop), ignore_eos=r.ignore_eos)
 
 
-def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int) -> tuple[Scored, dict[str, float]]:
+def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int) -> tuple[ScoredRollouts, dict[str, float]]:
     """G completions for each prompt of the step, scored; with dynamic sampling, only informative
     groups are kept and more prompts are drawn (up to max_rounds) to refill the batch."""
     specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
@@ -146,7 +147,7 @@ def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tok
     dynamic = recipe.algorithm.dynamic_sampling
     rounds = dynamic.max_rounds if dynamic.enabled else 1
     t0 = time.time()
-    kept: Scored | None = None
+    kept: ScoredRollouts | None = None
     for round_index in range(rounds):
         rows = sampler.batch(step) if round_index == 0 else sampler.refill(step, round_index, wanted)
         prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in rows]
@@ -156,14 +157,14 @@ def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tok
             max_completion_tokens=recipe.rollout.max_completion_tokens,
         )
         if dynamic.enabled:
-            informative = algorithms.informative_groups(torch.tensor(scored.scored.rewards), group)
-            scored = _keep_groups(scored, informative.tolist(), group)
-        kept = scored if kept is None else _concat(kept, scored)
+            informative = algorithms.informative_groups(torch.tensor(scored.scores.totals), group)
+            scored = scored.select_groups(informative.tolist(), group)
+        kept = scored if kept is None else kept.concat(scored)
         if len(kept.completions) >= wanted * group:
             break
     assert kept is not None
     if dynamic.enabled:
-        kept = _keep_groups(kept, [i < wanted for i in range(len(kept.completions) // group)], group)
+        kept = kept.select_groups([i < wanted for i in range(len(kept.completions) // group)], group)
         if not kept.completions:
             raise RuntimeError(
                 f"dynamic sampling kept no group at step {step} after {rounds} rounds: every group's rewards "
@@ -172,10 +173,10 @@ def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tok
     return kept, {"time/rollout": time.time() - t0, **kept.timings}
 
 
-def make_batch(recipe: Recipe, rollout: Scored, pad_id: int) -> tuple[RolloutBatch, dict[str, float]]:
+def make_batch(recipe: Recipe, rollout: ScoredRollouts, pad_id: int) -> tuple[RolloutBatch, dict[str, float]]:
     """Padded tensors plus the group-relative advantages (the only place rewards become signal)."""
     batch = build_batch(rollout.completions, pad_id)
-    rewards = torch.tensor(rollout.scored.rewards, dtype=torch.float32)
+    rewards = torch.tensor(rollout.scores.totals, dtype=torch.float32)
     group = recipe.rollout.group_size
     batch.advantages = algorithms.compute_advantages(rewards, group, recipe.algorithm.advantage, recipe.algorithm.std_scope)
     informative = algorithms.informative_groups(rewards, group)
@@ -186,10 +187,10 @@ def make_batch(recipe: Recipe, rollout: Scored, pad_id: int) -> tuple[RolloutBat
     }
 
 
-def rollout_metrics(recipe: Recipe, rollout: Scored) -> dict[str, float]:
-    rewards = torch.tensor(rollout.scored.rewards, dtype=torch.float32)
+def rollout_metrics(recipe: Recipe, rollout: ScoredRollouts) -> dict[str, float]:
+    rewards = torch.tensor(rollout.scores.totals, dtype=torch.float32)
     lengths = torch.tensor([len(c.completion_ids) for c in rollout.completions], dtype=torch.float32)
-    target = rollout.scored.scores[correctness_name(recipe)]
+    target = rollout.scores.per_verifier[correctness_label(recipe)]
     metrics = {
         "reward/mean": float(rewards.mean()),
         "reward/std": float(rewards.std()) if len(rewards) > 1 else 0.0,
@@ -198,11 +199,11 @@ def rollout_metrics(recipe: Recipe, rollout: Scored) -> dict[str, float]:
         "completion/length_max": float(lengths.max()),
         "completion/truncated": sum(c.finish_reason == "length" for c in rollout.completions) / len(rollout.completions),
     }
-    for name, mean in verifier_means(rollout.scored.scores).items():
+    for name, mean in verifier_means(rollout.scores.per_verifier).items():
         metrics[f"reward/{name}"] = mean
-        metrics[f"reward/{name}/failures"] = float(rollout.scored.failures.get(name, 0))
-    for name, message in rollout.scored.first_errors.items():
-        print(f"warning: verifier {name!r} failed on {rollout.scored.failures[name]} samples: {message}", flush=True)
+        metrics[f"reward/{name}/failures"] = float(rollout.scores.failures.get(name, 0))
+    for name, message in rollout.scores.first_errors.items():
+        print(f"warning: verifier {name!r} failed on {rollout.scores.failures[name]} samples: {message}", flush=True)
     return metrics
 
 
@@ -215,8 +216,6 @@ def sync_weights(recipe: Recipe, actors: Actors) -> float:
     """
     if not actors.rollouts:
         return 0.0
-    import ray
-
     t0 = time.time()
     if recipe.rollout.engine != "vllm":
         weights = actors.learner.export_weights.remote()
@@ -239,51 +238,20 @@ def sync_weights(recipe: Recipe, actors: Actors) -> float:
 
 def save_checkpoint(recipe: Recipe, actors: Actors, run_dir: Path, step: int) -> Path:
     return checkpoint.save(
-        run_dir, step, lambda path: _get(actors.learner.save.remote(path)),
+        run_dir, step, lambda path: ray.get(actors.learner.save.remote(path)),
         {"seed": recipe.seed, "name": recipe.name}, recipe.checkpoint.keep_last,
     )
 
 
-def trace_records(rollout: Scored, count: int) -> list[dict[str, Any]]:
+def trace_records(rollout: ScoredRollouts, count: int) -> list[dict[str, Any]]:
     records = []
     for index, completion in enumerate(rollout.completions[:count]):
         row = rollout.rows[index]
         records.append({
             "prompt": row["prompt"], "answer": row.get("answer"), "completion": completion.text,
-            "reward": rollout.scored.rewards[index],
-            "scores": {name: values[index] for name, values in rollout.scored.scores.items()},
-            "details": rollout.scored.details[index] if rollout.scored.details else {},
+            "reward": rollout.scores.totals[index],
+            "scores": {name: values[index] for name, values in rollout.scores.per_verifier.items()},
+            "details": rollout.scores.details[index] if rollout.scores.details else {},
             "finish_reason": completion.finish_reason, "completion_tokens": len(completion.completion_ids),
         })
     return records
-
-
-def _keep_groups(scored: Scored, keep: list[bool], group: int) -> Scored:
-    rows = [i for g, k in enumerate(keep) if k for i in range(g * group, (g + 1) * group)]
-    s = scored.scored
-    scored.scored = type(s)(
-        [s.rewards[i] for i in rows], {n: [v[i] for i in rows] for n, v in s.scores.items()},
-        s.failures, s.first_errors, [s.details[i] for i in rows] if s.details else [],
-    )
-    scored.completions = [scored.completions[i] for i in rows]
-    scored.rows = [scored.rows[i] for i in rows]
-    return scored
-
-
-def _concat(a: Scored, b: Scored) -> Scored:
-    s, t = a.scored, b.scored
-    merged = type(s)(
-        s.rewards + t.rewards, {n: s.scores[n] + t.scores[n] for n in s.scores},
-        {n: s.failures.get(n, 0) + t.failures.get(n, 0) for n in s.failures}, {**t.first_errors, **s.first_errors},
-        s.details + t.details,
-    )
-    timings = {k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in set(a.timings) | set(b.timings)}
-    return Scored(a.completions + b.completions, a.rows + b.rows, merged, timings)
-
-
-def _get(ref: Any) -> Any:
-    import ray
-
-    return ray.get(ref)
-
-

@@ -8,14 +8,30 @@ from rewards.base import VerifierResult
 
 
 @dataclass
-class ScoredBatch:
-    """Rewards of B completions: the weighted total and each verifier's raw scores."""
+class Scores:
+    """Rewards of B completions: each one's weighted total and every verifier's raw scores."""
 
-    rewards: list[float]
-    scores: dict[str, list[float | None]]  # verifier name -> B scores (None: not applicable / failed)
-    failures: dict[str, int] = field(default_factory=dict)  # verifier name -> samples that errored
+    totals: list[float]  # B weighted rewards, what advantages are computed from
+    per_verifier: dict[str, list[float | None]]  # verifier label -> B scores (None: not applicable)
+    failures: dict[str, int] = field(default_factory=dict)  # verifier label -> samples that errored
     first_errors: dict[str, str] = field(default_factory=dict)
     details: list[dict[str, dict]] = field(default_factory=list)  # per sample: verifier -> details
+
+    def select(self, indices: list[int]) -> "Scores":
+        """The scores of completions `indices`. Failure counts and errors stay those of everything
+        that was scored: a dropped sample's verifier failure still happened."""
+        return Scores(
+            [self.totals[i] for i in indices], {n: [v[i] for i in indices] for n, v in self.per_verifier.items()},
+            self.failures, self.first_errors, [self.details[i] for i in indices] if self.details else [],
+        )
+
+    def concat(self, other: "Scores") -> "Scores":
+        """These completions followed by `other`'s (same verifiers); the first error seen is kept."""
+        return Scores(
+            self.totals + other.totals, {n: self.per_verifier[n] + other.per_verifier[n] for n in self.per_verifier},
+            {n: self.failures.get(n, 0) + other.failures.get(n, 0) for n in self.failures},
+            {**other.first_errors, **self.first_errors}, self.details + other.details,
+        )
 
 
 def combine(

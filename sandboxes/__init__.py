@@ -12,7 +12,7 @@ See README.md, "Sandbox", for the guarantees and the measured throughput.
 from sandboxes.isolation import IsolationError, report as isolation_report
 from sandboxes.limits import Limits
 from sandboxes.pool import SandboxPool
-from sandboxes.tests import AssertTests, CallCases, SandboxResult, StdioCases, TestOutcome, humaneval, mbpp
+from sandboxes.suites import AssertTests, CallCases, SandboxResult, StdioCases, TestOutcome, humaneval, mbpp
 
 __all__ = ["AssertTests", "CallCases", "IsolationError", "Limits", "SandboxPool", "SandboxResult", "StdioCases",
            "TestOutcome", "humaneval", "isolation_report", "mbpp"]

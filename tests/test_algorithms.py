@@ -66,7 +66,7 @@ def test_gradient_matches_float64_reference():
     old = (logp.detach() + 0.3 * torch.randn(3, 5, dtype=torch.float64))
     adv = torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.float64)
-    loss, _ = A.policy_loss(logp, old, adv, mask, epsilon_low=0.2, epsilon_high=0.2, aggregation="token-mean")
+    loss, _ = A.policy_loss(logp, old, adv, mask, A.LossSettings(epsilon_low=0.2, epsilon_high=0.2, aggregation="token-mean"))
     loss.backward()
     # independent reference: per-token PPO loss written out elementwise
     ref_grad = torch.zeros_like(logp)
@@ -140,12 +140,12 @@ def test_kl_term_added_with_beta():
     ref = torch.tensor([[-2.0, -2.0]])
     mask = torch.ones(1, 2)
     base, _ = A.policy_loss(logp, logp, torch.tensor([0.0]), mask)
-    with_kl, stats = A.policy_loss(logp, logp, torch.tensor([0.0]), mask, ref_logprobs=ref, beta=0.5, kl_estimator="k1")
+    with_kl, stats = A.policy_loss(logp, logp, torch.tensor([0.0]), mask, A.LossSettings(beta=0.5, kl_estimator="k1"), ref_logprobs=ref)
     assert base.item() == 0.0
     assert with_kl.item() == pytest.approx(0.5 * 1.0)
     assert stats["kl"].item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="ref_logprobs"):
-        A.policy_loss(logp, logp, torch.tensor([0.0]), mask, beta=0.1)
+        A.policy_loss(logp, logp, torch.tensor([0.0]), mask, A.LossSettings(beta=0.1))
 
 
 def test_informative_groups_and_overlong_mask():
@@ -192,11 +192,11 @@ def test_policy_loss_with_sampler_correction():
     torch.testing.assert_close(measured, plain)
     assert stats["sampler_logprob_gap"] > 0.1
     # tis: on-policy ratio is 1, so the per-token loss is -A * w with w = min(exp(logp - sampler), 2)
-    loss, _ = A.policy_loss(logp, logp.detach(), adv, mask, sampler_logprobs=sampler, sampler_correction="tis")
+    loss, _ = A.policy_loss(logp, logp.detach(), adv, mask, A.LossSettings(sampler_correction="tis"), sampler_logprobs=sampler)
     w = torch.exp(logp.detach() - sampler).clamp(max=2.0)
     torch.testing.assert_close(loss, (-adv[:, None] * w).mean())
     # the weights are constants: the gradient is w * d(ratio), not a gradient through w
     loss.backward()
     torch.testing.assert_close(logp.grad, -adv[:, None] * w / logp.numel())
     with pytest.raises(ValueError, match="needs sampler_logprobs"):
-        A.policy_loss(logp, logp.detach(), adv, mask, sampler_correction="tis")
+        A.policy_loss(logp, logp.detach(), adv, mask, A.LossSettings(sampler_correction="tis"))

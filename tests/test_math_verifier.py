@@ -3,7 +3,6 @@ AIME; agreement must stay >= 98%, and the known disagreements are exactly the li
 
 import threading
 
-import pytest
 
 from rewards import Sample
 from rewards.builtin.math import gold_answer, math_reward

@@ -1,6 +1,5 @@
 """Log-probs: chunked selective log-softmax equals the naive computation; padding is invisible."""
 
-import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 

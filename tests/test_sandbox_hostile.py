@@ -7,6 +7,7 @@ The task of each program, unless stated: `solve(a, b)` returns a + b, checked on
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -123,6 +124,7 @@ def pool():
     with SandboxPool(workers=2, limits=Limits(wall_seconds=4, test_seconds=1, cpu_seconds=4, memory_mb=512)) as sandbox:
         yield sandbox
     del os.environ["GRPO_TEST_SECRET"]
+    shutil.rmtree(SECRET_DIR, ignore_errors=True)  # a secret planted outside the repo must not outlive the test
 
 
 def test_isolation_is_complete_here():
@@ -135,10 +137,11 @@ def test_controls_pass(pool, name, code, tests):
     assert result.passed and result.fraction == 1.0, result
 
 
-def test_hostile_suite_earns_nothing_and_leaves_no_trace(pool):
+def test_hostile_suite_earns_nothing_and_leaves_no_trace(pool, request):
     assert len(HOSTILE) >= 25
     canary = Path(os.environ.get("PYTEST_CANARY", "/root/.grpo_canary"))
     canary.write_text("intact")
+    request.addfinalizer(lambda: canary.unlink(missing_ok=True))
     started = time.time()
     results = pool.map([(code, tests) for _, code, tests in HOSTILE])
     report = {name: (r.fraction, r.reason) for (name, _, _), r in zip(HOSTILE, results)}

@@ -4,7 +4,7 @@
 set -euo pipefail
 out=${1:-runs/r1-zero-demo-out}
 mkdir -p "$out"
-base=/tmp/r1-zero-demo-base
+base=runs/r1-zero-demo-base
 # 1. pre-training: ~20M parameters, 4-digit additions from the train split only (the corpus
 #    drops carries in 65% of solutions and breaks the format in 15%: weak but above zero)
 python3 examples/tiny_base/build.py --out "$base" --digits 4 --examples 120000 --epochs 2 \

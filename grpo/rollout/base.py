@@ -46,13 +46,34 @@ class Engine(Protocol):
         """Replace the engine's weights with the trainer's (names as in the HF state dict)."""
 
 
-EngineFactory = Callable[..., Engine]
-ENGINES: dict[str, EngineFactory] = {}
+# A builder takes (recipe, tokenizer, *, model, colocated) and returns an Engine. The recipe's
+# `rollout.engine` is validated against this registry, so a new engine is one decorated builder.
+EngineBuilder = Callable[..., Engine]
+ENGINES: dict[str, EngineBuilder] = {}
+BUILTIN_ENGINE_MODULES = ("grpo.rollout.hf_engine", "grpo.rollout.vllm_engine")
 
 
-def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
-    def decorate(factory: EngineFactory) -> EngineFactory:
-        ENGINES[name] = factory
-        return factory
+def register_engine(name: str) -> Callable[[EngineBuilder], EngineBuilder]:
+    """Register an engine builder under `name`; a second, different builder for a name is an error."""
+
+    def decorate(builder: EngineBuilder) -> EngineBuilder:
+        existing = ENGINES.get(name)
+        if existing is not None and _qualified(existing) != _qualified(builder):
+            raise ValueError(f"engine {name!r} is already registered by {_qualified(existing)}")
+        ENGINES[name] = builder
+        return builder
 
     return decorate
+
+
+def engine_names() -> list[str]:
+    """Every registered engine, built-ins included (their modules never import vLLM at import time)."""
+    import importlib
+
+    for module in BUILTIN_ENGINE_MODULES:
+        importlib.import_module(module)
+    return sorted(ENGINES)
+
+
+def _qualified(fn: Callable[..., object]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"

@@ -14,7 +14,7 @@ from typing import Any
 from grpo.cluster import Actors
 from grpo.rollout.base import Completion, SamplingParams
 from rewards.base import Sample, VerifierResult
-from rewards.combine import ScoredBatch, combine
+from rewards.combine import Scores, combine
 
 
 class RewardError(RuntimeError):
@@ -22,11 +22,25 @@ class RewardError(RuntimeError):
 
 
 @dataclass
-class Scored:
+class ScoredRollouts:
+    """B completions (G per prompt, contiguous), the dataset row of each, and their scores."""
+
     completions: list[Completion]
     rows: list[dict[str, Any]]  # dataset row of each completion
-    scored: ScoredBatch
+    scores: Scores
     timings: dict[str, float] = field(default_factory=dict)
+
+    def select_groups(self, keep: list[bool], group_size: int) -> "ScoredRollouts":
+        """Only the groups (of `group_size` contiguous completions) whose `keep` entry is true."""
+        indices = [i for g, k in enumerate(keep) if k for i in range(g * group_size, (g + 1) * group_size)]
+        return ScoredRollouts([self.completions[i] for i in indices], [self.rows[i] for i in indices],
+                              self.scores.select(indices), self.timings)
+
+    def concat(self, other: "ScoredRollouts") -> "ScoredRollouts":
+        """These rollouts followed by `other`'s; phase timings add up."""
+        timings = {k: self.timings.get(k, 0.0) + other.timings.get(k, 0.0) for k in set(self.timings) | set(other.timings)}
+        return ScoredRollouts(self.completions + other.completions, self.rows + other.rows,
+                              self.scores.concat(other.scores), timings)
 
 
 def generation_seed(seed: int, step: int, round_index: int, shard: int) -> int:
@@ -45,7 +59,7 @@ def generate_and_score(
     round_index: int = 0,
     none_as: str = "skip",
     max_completion_tokens: int = 0,
-) -> Scored:
+) -> ScoredRollouts:
     import ray
 
     started = time.time()
@@ -74,7 +88,7 @@ def generate_and_score(
     outputs = [ray.get(reward_futures[key]) for key in sorted(reward_futures)]
     # rewards overlap generation; only the wait after the last shard is reward time on the clock
     timings = {"time/generate": generated_at - started, "time/rewards": time.time() - generated_at}
-    return Scored(completions, [rows[c.prompt_index] for c in completions], _merge(outputs, verifier_specs, none_as), timings)
+    return ScoredRollouts(completions, [rows[c.prompt_index] for c in completions], _merge(outputs, verifier_specs, none_as), timings)
 
 
 def _shards(count: int, parts: int) -> list[tuple[int, int]]:
@@ -97,8 +111,8 @@ def _sample(completion: Completion, row: dict[str, Any], max_completion_tokens: 
     )
 
 
-def _merge(outputs: list[tuple[list[list[VerifierResult]], list[int], list[str | None]]], specs: list[dict[str, Any]], none_as: str) -> ScoredBatch:
-    names = [spec["name"] for spec in specs]
+def _merge(outputs: list[tuple[list[list[VerifierResult]], list[int], list[str | None]]], specs: list[dict[str, Any]], none_as: str) -> Scores:
+    names = [spec["label"] for spec in specs]
     weights = [spec["weight"] for spec in specs]
     per_verifier: list[list[VerifierResult]] = [[] for _ in specs]
     failures = {name: 0 for name in names}
@@ -121,4 +135,4 @@ def _merge(outputs: list[tuple[list[list[VerifierResult]], list[int], list[str |
     rewards = combine(names, weights, per_verifier, none_as)
     scores = {name: [r.value for r in per_verifier[i]] for i, name in enumerate(names)}
     details = [{name: per_verifier[i][j].details for i, name in enumerate(names)} for j in range(total)]
-    return ScoredBatch(rewards, scores, failures, first_errors, details)
+    return Scores(rewards, scores, failures, first_errors, details)

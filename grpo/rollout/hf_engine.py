@@ -8,17 +8,39 @@ only every few steps on a GPU (a per-step host sync costs more than a small mode
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from grpo.config import Recipe
 from grpo.policy import position_ids_from_mask
 from grpo.rollout.base import Completion, SamplingParams, register_engine
 from grpo.rollout.sampling import sample_tokens
 
 
+@dataclass
+class _DecodeState:
+    """What a decode loop carries between steps (B rows)."""
+
+    cache: Any  # StaticCache (fixed addresses, graph-capturable) or DynamicCache
+    attention_mask: torch.Tensor  # (B, W + max_tokens) static, or (B, W + steps so far) dynamic
+    next_position: torch.Tensor  # (B, 1) position id of the next token
+    cache_position: torch.Tensor  # (1,) static path: cache slot of the next token
+    width: int  # W, the padded prompt width
+    logits: torch.Tensor  # (B, V) next-token logits
+
+
 @register_engine("transformers")
+def build_transformers_engine(recipe: Recipe, tokenizer: Any, *, model: nn.Module | None, colocated: bool) -> "TransformersEngine":
+    """The trained module itself when colocated, or the rollout actor's own copy."""
+    if model is None:
+        raise ValueError("the transformers engine generates with a module; pass model=")
+    r = recipe.rollout
+    return TransformersEngine(model, tokenizer, max_prompt_tokens=r.max_prompt_tokens, compile=r.compile)
+
+
 class TransformersEngine:
     """Generates with `model` (shared with a colocated trainer, or owned by a rollout actor)."""
 
@@ -101,46 +123,18 @@ class TransformersEngine:
     def _generate_batch(
         self, rows: list[tuple[int, list[int]]], params: SamplingParams, generator: torch.Generator
     ) -> list[Completion]:
-        from transformers import DynamicCache
-
-        device = self.device
+        """Sample up to max_tokens for every row; a row stops at EOS, a stop token or a stop string."""
         real = len(rows)
-        padded_rows = rows + [rows[0]] * (-real % self.batch_bucket)  # bucket filler, discarded
-        width = max(len(ids) for _, ids in rows)
-        width += -width % self.length_bucket
-        count = len(padded_rows)
-        input_ids = torch.full((count, width), self.pad_id, dtype=torch.long)
-        prompt_mask = torch.zeros((count, width), dtype=torch.long)
-        for row, (_, ids) in enumerate(padded_rows):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            prompt_mask[row, width - len(ids) :] = 1
-        input_ids, prompt_mask = input_ids.to(device), prompt_mask.to(device)
-        position_ids = position_ids_from_mask(prompt_mask)
-
+        input_ids, prompt_mask = self._left_pad(rows)  # (B, W), B and W rounded up to buckets
+        state = self._prefill(input_ids, prompt_mask, params.max_tokens)
         stop_ids, stop_strings = self._split_stops(params.stop)
-        stop_tensor = torch.tensor(sorted(stop_ids | (set() if params.ignore_eos else set(self.eos_ids))) or [-1], device=device)
+        stop_tensor = torch.tensor(sorted(stop_ids | (set() if params.ignore_eos else set(self.eos_ids))) or [-1], device=self.device)
         # one host sync every `check_every` steps: free on CPU, a real cost per step on GPU
-        check_every = 1 if device.type == "cpu" else 16
-
-        if self.static:
-            cache = self._static_cache(count, width + params.max_tokens)
-            attention_mask = torch.zeros((count, width + params.max_tokens), dtype=torch.long, device=device)
-            attention_mask[:, :width] = prompt_mask
-            positions = torch.arange(width + params.max_tokens, device=device)
-            out_logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                    cache_position=positions[:width], past_key_values=cache, use_cache=True,
-                                    logits_to_keep=1).logits[:, -1]
-        else:
-            cache = DynamicCache()
-            attention_mask = prompt_mask
-            out_logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
-        next_position = position_ids[:, -1:] + 1
-        cache_position = torch.zeros(1, dtype=torch.long, device=device)
-        finished = torch.zeros(count, dtype=torch.bool, device=device)
+        check_every = 1 if self.device.type == "cpu" else 16
+        finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=self.device)
         tokens_out, logprobs_out = [], []
         for step in range(params.max_tokens):
-            tokens, logprobs = sample_tokens(out_logits, params.temperature, params.top_p, generator)
+            tokens, logprobs = sample_tokens(state.logits, params.temperature, params.top_p, generator)  # (B,), (B,)
             tokens = torch.where(finished, torch.full_like(tokens, self.pad_id), tokens)
             tokens_out.append(tokens)
             logprobs_out.append(logprobs)
@@ -152,22 +146,64 @@ class TransformersEngine:
                     finished = finished | self._hit_stop_strings(tokens_out, finished, stop_strings, check_every)
                 if bool(finished[:real].all()):
                     break
-            if self.static:
-                attention_mask[:, width + step] = 1
-                # the same tensor objects every step, updated in place: the captured graph is replayed
-                cache_position.fill_(width + step)
-                out_logits = self._static_step(tokens[:, None], next_position, cache_position, attention_mask, cache)
-            else:
-                attention_mask = torch.cat([attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
-                out_logits = self.model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_position,
-                                        past_key_values=cache, use_cache=True).logits[:, -1]
-            next_position.add_(1)
-        generated = torch.stack(tokens_out, dim=1)[:real].cpu().tolist()
+            self._advance(state, tokens, step)
+        generated = torch.stack(tokens_out, dim=1)[:real].cpu().tolist()  # (real, steps)
         sampled_logprobs = torch.stack(logprobs_out, dim=1)[:real].float().cpu().tolist()
         return [
             self._finish(index, ids, generated[row], sampled_logprobs[row], stop_ids, stop_strings, params)
             for row, (index, ids) in enumerate(rows)
         ]
+
+    def _left_pad(self, rows: list[tuple[int, list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt ids left-padded to one width, (B, W) ids and mask on the device. On the static path
+        B and W are rounded up to buckets (filler rows repeat row 0 and are discarded) so that
+        captured graphs are reused across calls."""
+        padded_rows = rows + [rows[0]] * (-len(rows) % self.batch_bucket)
+        width = max(len(ids) for _, ids in rows)
+        width += -width % self.length_bucket
+        input_ids = torch.full((len(padded_rows), width), self.pad_id, dtype=torch.long)
+        prompt_mask = torch.zeros((len(padded_rows), width), dtype=torch.long)
+        for row, (_, ids) in enumerate(padded_rows):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            prompt_mask[row, width - len(ids) :] = 1
+        return input_ids.to(self.device), prompt_mask.to(self.device)
+
+    def _prefill(self, input_ids: torch.Tensor, prompt_mask: torch.Tensor, max_tokens: int) -> _DecodeState:
+        """Run the prompts through the model, filling a KV cache; the state holds the next-token logits."""
+        from transformers import DynamicCache
+
+        count, width = input_ids.shape
+        position_ids = position_ids_from_mask(prompt_mask)
+        if self.static:
+            cache = self._static_cache(count, width + max_tokens)
+            attention_mask = torch.zeros((count, width + max_tokens), dtype=torch.long, device=self.device)
+            attention_mask[:, :width] = prompt_mask
+            positions = torch.arange(width + max_tokens, device=self.device)
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                cache_position=positions[:width], past_key_values=cache, use_cache=True,
+                                logits_to_keep=1).logits[:, -1]
+        else:
+            cache = DynamicCache()
+            attention_mask = prompt_mask
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        return _DecodeState(cache, attention_mask, position_ids[:, -1:] + 1,
+                            torch.zeros(1, dtype=torch.long, device=self.device), width, logits)
+
+    def _advance(self, state: _DecodeState, tokens: torch.Tensor, step: int) -> None:
+        """Feed the tokens sampled at `step` (B,) and replace state.logits with the next ones (B, V)."""
+        if self.static:
+            state.attention_mask[:, state.width + step] = 1
+            # the same tensor objects every step, updated in place: the captured graph is replayed
+            state.cache_position.fill_(state.width + step)
+            state.logits = self._static_step(tokens[:, None], state.next_position, state.cache_position,
+                                             state.attention_mask, state.cache)
+        else:
+            state.attention_mask = torch.cat([state.attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
+            state.logits = self.model(input_ids=tokens[:, None], attention_mask=state.attention_mask,
+                                      position_ids=state.next_position, past_key_values=state.cache,
+                                      use_cache=True).logits[:, -1]
+        state.next_position.add_(1)
 
     def _split_stops(self, stops: tuple[str, ...]) -> tuple[set[int], list[str]]:
         """Stop strings that are one token stop on the device; the rest are matched in text."""

@@ -18,13 +18,40 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import torch
 
-from grpo.rollout.base import Completion, SamplingParams
+from grpo.rollout.base import Completion, SamplingParams, register_engine
+
+if TYPE_CHECKING:
+    from grpo.config import Recipe
 
 WeightSource = Callable[[], Iterable[tuple[str, torch.Tensor]]]
+VLLM_WORKER_EXTENSION = "grpo.rollout.vllm_worker.GRPOWorkerExtension"
+
+
+@register_engine("vllm")
+def build_vllm_engine(recipe: "Recipe", tokenizer: Any, *, model: torch.nn.Module | None, colocated: bool) -> "VLLMEngine":
+    """Colocated: vLLM reloads its weights from the trained `model`. Separate: it loads the
+    checkpoint itself and receives updates over NCCL (the worker extension)."""
+    from grpo.policy import resolve_dtype
+    from grpo.rollout.weight_sync import engine_weights
+
+    r, lora = recipe.rollout, recipe.model.lora
+    dtype = resolve_dtype(recipe.model.dtype, torch.device("cuda"))
+    source = None
+    if colocated and model is not None:
+        # with LoRA the engine applies the adapter itself: it only ever needs the frozen base weights
+        source = lambda: engine_weights(model, merge_lora=not lora.enabled)  # noqa: E731
+    return VLLMEngine(
+        recipe.model.path, tokenizer, tokenizer_path=recipe.model.tokenizer, dtype=str(dtype).removeprefix("torch."),
+        max_prompt_tokens=r.max_prompt_tokens, max_completion_tokens=r.max_completion_tokens,
+        gpu_memory_utilization=r.vllm.gpu_memory_utilization, enforce_eager=not r.compile,
+        sleep=colocated and r.vllm.sleep, seed=recipe.seed, lora_rank=lora.r if lora.enabled else 0,
+        weight_source=source, worker_extension=None if colocated else VLLM_WORKER_EXTENSION,
+        trust_remote_code=recipe.model.trust_remote_code,
+    )
 
 
 def request_seed(seed: int, prompt_index: int, n: int) -> int:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import ast
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sandboxes.limits import Limits
-from sandboxes.pool import RemoteError, SandboxCrashed, SandboxTimeout, Session, _Server
+from sandboxes.session import RemoteError, SandboxCrashed, SandboxTimeout, Server, Session
 from sandboxes.values import UnserializableValue, strictly_equal
 
 
@@ -79,7 +79,7 @@ def mbpp(test_list: list[str], setup: str = "") -> AssertTests:
 class _Runner:
     """Holds the current session; starts a fresh one after a crash or a timeout (partial credit)."""
 
-    def __init__(self, server: _Server, code: str | bytes, limits: Limits):
+    def __init__(self, server: Server, code: str | bytes, limits: Limits):
         self.server, self.code, self.limits = server, code, limits
         self.deadline = time.monotonic() + limits.wall_seconds
         self.session: Session | None = None
@@ -120,7 +120,7 @@ class _Runner:
             self.session = None
 
 
-def evaluate(server: _Server, code: str | bytes, tests: Any, limits: Limits) -> SandboxResult:
+def evaluate(server: Server, code: str | bytes, tests: Any, limits: Limits) -> SandboxResult:
     started = time.monotonic()
     if isinstance(tests, StdioCases):
         return _stdio(server, code, tests, limits, started)
@@ -231,7 +231,7 @@ def _asserts(runner: _Runner, tests: AssertTests) -> list[TestOutcome]:
     return outcomes
 
 
-def _stdio(server: _Server, code: str | bytes, tests: StdioCases, limits: Limits, started: float) -> SandboxResult:
+def _stdio(server: Server, code: str | bytes, tests: StdioCases, limits: Limits, started: float) -> SandboxResult:
     outcomes, report, error = [], {}, None
     deadline = started + limits.wall_seconds
     for index, (stdin, expected) in enumerate(tests.cases):
