@@ -254,6 +254,16 @@ def policy_loss(
     return loss, stats
 
 
+def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor, num_tokens: float | None = None) -> torch.Tensor:
+    """Negative log-likelihood of the completion tokens, a mean over tokens: logprobs, mask (B, T).
+
+    Prompt tokens are not in `mask` (the model is taught to answer, not to ask). `num_tokens`
+    is the whole batch's count when it is split into micro-batches, so their losses sum to the
+    batch's token mean (as `aggregate` does for the policy loss).
+    """
+    return aggregate(-logprobs, mask, "token-mean", num_tokens=num_tokens)
+
+
 def sampler_weights(
     trainer_logprobs: torch.Tensor,
     sampler_logprobs: torch.Tensor,

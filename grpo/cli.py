@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.learning_rate=3e-6")
     train.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last checkpoint")
     train.add_argument("--dry-run", action="store_true", help="validate the recipe and data, print it, train nothing")
+    train.add_argument("--stage", help="pipelines: run only this stage (the stages it reads must have completed)")
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on the recipe's test split")
     evaluate.add_argument("recipe")
@@ -79,7 +80,12 @@ def _load(recipe: str, overrides: list[str]):
 def _train(args: argparse.Namespace) -> int:
     from grpo.config import dump_recipe
     from grpo.data import DataError
+    from grpo.stages import is_pipeline
 
+    if is_pipeline(args.recipe):
+        return _train_pipeline(args)
+    if args.stage:
+        raise RecipeError(f"--stage {args.stage!r}: {args.recipe} has no `stages:`; drop --stage")
     recipe = _load(args.recipe, args.overrides)
     if args.dry_run:
         from grpo.model_source import load_checked_tokenizer
@@ -102,6 +108,36 @@ def _train(args: argparse.Namespace) -> int:
     except DataError as err:
         raise RecipeError(str(err)) from None
     print(_summary(summary))
+    return 0
+
+
+def _train_pipeline(args: argparse.Namespace) -> int:
+    """A recipe with `stages:`: validate it all, then run the stages not yet completed."""
+    from grpo.data import DataError
+    from grpo.pipeline import read_state, run_pipeline
+    from grpo.stages import load_pipeline
+
+    pipeline = load_pipeline(args.recipe, args.overrides)
+    if args.dry_run:
+        for stage in pipeline.stages:
+            source = f"stage {stage.model_from}" if stage.model_from else stage.recipe.model.path
+            data = f"stage {stage.data_from['train']}" if "train" in stage.data_from else "its data.train"
+            status = read_state(pipeline.run_dir, stage.name)["status"]
+            print(f"[stage {stage.index + 1}/{len(pipeline.stages)} {stage.kind}] {stage.name}: model from {source}, "
+                  f"prompts from {data} ({status})")
+        print(f"ok: {len(pipeline.stages)} stages valid; nothing run (--dry-run)")
+        return 0
+    try:
+        summary = run_pipeline(pipeline, resume=args.resume, only=args.stage)
+    except DataError as err:
+        raise RecipeError(str(err)) from None
+    print(f"\nDone: {pipeline.run_dir}/summary.json")
+    for stage in summary["stages"]:
+        accuracy = (stage.get("eval") or {}).get("eval/accuracy")
+        extra = f"  test accuracy {accuracy:.3f}" if accuracy is not None else ""
+        if "acceptance" in stage:
+            extra = f"  kept {stage['kept']}/{stage['samples']} ({stage['acceptance']:.1%})"
+        print(f"  {stage['name']:<16} {stage['kind']:<9} {stage['status']:<10} {stage.get('seconds', 0):6.0f}s{extra}")
     return 0
 
 

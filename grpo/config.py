@@ -60,6 +60,9 @@ class DatasetConfig(_Section):
     task: str | None = Field(None, description="A built-in generator registered in grpo/tasks (`TASKS`); no download.")
     task_kwargs: dict[str, Any] = Field(default_factory=dict, description="Arguments of the task generator.")
     path: str | None = Field(None, description="A .jsonl / .json / .parquet file, a saved `datasets` dir, or a hub id.")
+    stage: str | None = Field(
+        None, description="Pipelines: the dataset an earlier `generate` stage of this recipe wrote (its name)."
+    )
     name: str | None = Field(None, description="Configuration name of a hub dataset (e.g. 'main' for gsm8k).")
     split: str = Field("train", description="Split to read from a hub dataset or a DatasetDict directory.")
     num_samples: int | None = Field(None, ge=1, description="Keep only the first N rows (all when unset).")
@@ -74,8 +77,11 @@ class DatasetConfig(_Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetConfig":
-        if (self.task is None) == (self.path is None):
-            raise ValueError("give exactly one of `task` (a built-in generator) or `path` (a file or dataset)")
+        if sum(source is not None for source in (self.task, self.path, self.stage)) != 1:
+            raise ValueError(
+                "give exactly one of `task` (a built-in generator), `path` (a file or dataset) or `stage` (an "
+                "earlier generate stage's output)"
+            )
         if self.task is not None and self.num_samples is None:
             raise ValueError("a built-in task needs `num_samples` (how many problems to generate)")
         return self
@@ -177,6 +183,10 @@ class RewardsConfig(_Section):
         "default: the first."
     )
     num_workers: int = Field(1, ge=1, description="Ray reward actors; completions are sharded across them.")
+    gpus_per_worker: float = Field(
+        0.0, ge=0.0, le=1.0, description="GPU share of each reward actor (a `reward_model` verifier runs on it); on "
+        "a single GPU it is taken from the learner's share."
+    )
     none_as: Literal["skip", "zero"] = Field(
         "skip",
         description="A verifier returning None (not applicable): 'skip' drops it from that sample's sum "
@@ -259,6 +269,66 @@ class TrainerConfig(_Section):
     )
 
 
+class SFTConfig(_Section):
+    """`sft` and `distill` stages: supervised fine-tuning on (prompt, completion) pairs, loss on the
+    completion only. The optimizer steps are epochs x rows / batch_size (trainer.steps is not used)."""
+
+    epochs: int = Field(1, ge=1, description="Passes over the SFT dataset (R1 fine-tunes its 800k samples for 2).")
+    batch_size: int = Field(32, ge=1, description="Examples per optimizer step; trainer.microbatch_size splits it.")
+    completion_column: str = Field("completion", description="Column holding the target completion text.")
+    completion_format: str | None = Field(
+        None, description="Build the completion from columns instead, e.g. ' <think> {solution} </think> <answer> "
+        "{answer} </answer>' (a cold-start set made from a dataset's worked solutions)."
+    )
+    group_by_length: bool = Field(
+        True, description="Batch examples of similar length together (less padding; as TRL's group_by_length)."
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, description="Prompt + completion tokens per example; longer ones are dropped with a count "
+        "logged. Default: the model's context."
+    )
+
+
+class GenerateConfig(_Section):
+    """`generate` stages: rejection sampling. N samples per prompt, keep those every named verifier
+    accepts, then filter (R1, Sec. 2.3.3: correct, readable, one language, not repetitive)."""
+
+    samples_per_prompt: int = Field(8, ge=1, description="Samples drawn per prompt (N).")
+    num_prompts: int | None = Field(None, ge=1, description="Use only the first N prompts of data.train.")
+    accept: list[str] | None = Field(
+        None, description="Labels of the verifiers that must accept a sample; default: rewards.correctness."
+    )
+    accept_threshold: float = Field(0.5, description="A verifier accepts a sample whose score is >= this.")
+    min_language_consistency: float | None = Field(
+        None, ge=0.0, le=1.0, description="Keep samples whose chain of thought is at least this share in "
+        "`language` (R1's language-consistency filter); unset: no filter."
+    )
+    language: str = Field("en", description="Target language of the language filter (see the `language` verifier).")
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from rewards.builtin.language import SCRIPTS
+
+        return _registered(value, sorted(SCRIPTS), "language")
+    min_tokens: int = Field(1, ge=0, description="Drop completions shorter than this many tokens.")
+    max_tokens: int | None = Field(None, ge=1, description="Drop completions longer than this many tokens.")
+    drop_truncated: bool = Field(True, description="Drop completions cut by rollout.max_completion_tokens.")
+    max_repeated_ngrams: float | None = Field(
+        0.5, ge=0.0, le=1.0, description="Drop completions whose share of repeated word n-grams exceeds this."
+    )
+    ngram_size: int = Field(4, ge=1, description="n of the repetition and near-duplicate n-grams.")
+    near_duplicate_threshold: float | None = Field(
+        0.9, gt=0.0, le=1.0, description="Drop a sample whose n-gram Jaccard similarity to a kept sample of the same "
+        "prompt is at least this (exact duplicates always go); unset: exact duplicates only."
+    )
+    max_per_prompt: int | None = Field(None, ge=1, description="Keep at most this many samples per prompt.")
+    format: Literal["jsonl", "parquet"] = Field("jsonl", description="File format of the written dataset.")
+    chunk_prompts: int = Field(
+        64, ge=1, description="Prompts per chunk; each finished chunk is saved, so --resume continues after it."
+    )
+
+
 class EvalConfig(_Section):
     every_steps: int = Field(0, ge=0, description="Evaluate on the test split every N steps (0: only at the end).")
     at_start: bool = Field(True, description="Evaluate the starting checkpoint before training.")
@@ -298,6 +368,8 @@ class Recipe(_Section):
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
@@ -340,7 +412,7 @@ class Recipe(_Section):
             first = labels.index(spec.label)
             if first != later:
                 raise _CombinationError(
-                    f"rewards.verifiers.{first} ({verifiers[first].name}) and rewards.verifiers.{later} ({spec.name}) "
+                    f"{KEY}rewards.verifiers.{first} ({verifiers[first].name}) and {KEY}rewards.verifiers.{later} ({spec.name}) "
                     f"both log as 'reward/{spec.label}'; give one of them a distinct `label:`"
                 )
         choices = labels + [v.name for v in verifiers]
@@ -357,19 +429,25 @@ class Recipe(_Section):
         return self
 
 
+# Keys inside cross-field messages start with this marker; the formatter replaces it with the key
+# prefix (`stages[2].` in a pipeline, nothing in a plain recipe), so every message names the key
+# exactly as the user must write it.
+KEY = "\x1f"
+
+
 class _CombinationError(ValueError):
     pass
 
 
 def _combination(key: str, value: Any, fix: str) -> _CombinationError:
-    return _CombinationError(f"{key} = {value!r}: {fix}")
+    return _CombinationError(f"{KEY}{key} = {value!r}: {fix}")
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read a YAML recipe, apply `key.path=value` overrides, validate, check files exist."""
+def read_raw(path: str | Path) -> dict[str, Any]:
+    """The recipe file as a dict, or a RecipeError saying why it is not one."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file {str(path)!r} does not exist; pass the path to a YAML recipe")
@@ -379,19 +457,40 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise RecipeError(f"recipe {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe, apply `key.path=value` overrides, validate, check files exist."""
+    raw = read_raw(path)
     for item in overrides:
         apply_override(raw, item)
+    if "stages" in raw:
+        raise RecipeError(f"recipe {path} has `stages:`: it is a pipeline; load it with grpo.pipeline.load_pipeline")
     recipe = recipe_from_dict(raw)
-    check_paths(recipe)
-    from grpo.model_source import check_local_checkpoint
-
-    check_local_checkpoint(recipe.model)
-    check_verifiers(recipe)
-    check_engine(recipe)
+    for split in ("train", "test"):
+        spec = getattr(recipe.data, split)
+        if spec is not None and spec.stage is not None:
+            raise RecipeError(
+                f"data.{split}.stage = {spec.stage!r}: only a stage of a pipeline recipe (one with `stages:`) can "
+                f"read an earlier stage's output; use data.{split}.path"
+            )
+    check_recipe(recipe)
     return recipe
 
 
-def check_engine(recipe: Recipe) -> None:
+def check_recipe(recipe: Recipe, prefix: str = "", produced: frozenset[str] = frozenset()) -> None:
+    """The checks beyond the schema that need the file system or the plugin registry. `produced`:
+    paths an earlier pipeline stage will write, which need not exist yet."""
+    from grpo.model_source import check_local_checkpoint
+
+    check_paths(recipe, prefix, produced)
+    check_local_checkpoint(recipe.model, f"{prefix}model")
+    check_verifiers(recipe, prefix)
+    check_engine(recipe, prefix)
+
+
+def check_engine(recipe: Recipe, prefix: str = "") -> None:
     """vLLM is an optional extra: say so at load, not from deep inside an actor."""
     if recipe.rollout.engine != "vllm":
         return
@@ -399,12 +498,12 @@ def check_engine(recipe: Recipe) -> None:
 
     if importlib.util.find_spec("vllm") is None:
         raise RecipeError(
-            "rollout.engine = 'vllm': vLLM is not installed here. Install the extra (`pip install "
+            f"{prefix}rollout.engine = 'vllm': vLLM is not installed here. Install the extra (`pip install "
             "'grpo[vllm]'`, Linux + NVIDIA GPU) or set rollout.engine=transformers"
         )
 
 
-def check_verifiers(recipe: Recipe) -> None:
+def check_verifiers(recipe: Recipe, prefix: str = "") -> None:
     """Every verifier must resolve now, not in a worker an hour in; file paths become absolute so
     Ray workers in other directories find them."""
     from rewards.base import VerifierError
@@ -417,7 +516,7 @@ def check_verifiers(recipe: Recipe) -> None:
         try:
             resolve(spec.name)
         except VerifierError as err:
-            raise RecipeError(f"rewards.verifiers.{index}.name = {spec.name!r}: {err}") from None
+            raise RecipeError(f"{prefix}rewards.verifiers.{index}.name = {spec.name!r}: {err}") from None
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -440,14 +539,15 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
+def recipe_from_dict(raw: dict[str, Any], prefix: str = "") -> Recipe:
+    """Validate a recipe; `prefix` goes before every key in errors (a pipeline passes `stages[2].`)."""
     try:
         return Recipe.model_validate(raw)
     except ValidationError as err:
-        raise RecipeError(_format_errors(err, raw)) from None
+        raise RecipeError(_format_errors(err, raw, prefix)) from None
 
 
-def check_paths(recipe: Recipe) -> None:
+def check_paths(recipe: Recipe, prefix: str = "", produced: frozenset[str] = frozenset()) -> None:
     """Local paths must exist; a path-like value that does not is almost always a typo."""
     candidates = [("model.path", recipe.model.path), ("model.tokenizer", recipe.model.tokenizer)]
     for split in ("train", "test"):
@@ -455,14 +555,14 @@ def check_paths(recipe: Recipe) -> None:
         if spec is not None and spec.path is not None:
             candidates.append((f"data.{split}.path", spec.path))
     for key, value in candidates:
-        if value and looks_local(value) and not Path(value).exists():
+        if value and value not in produced and looks_local(value) and not Path(value).exists():
             if key == "model.path" and recipe.model.build_command:
                 raise RecipeError(
-                    f"model.path = {value!r} does not exist yet: this recipe's model is built locally by "
+                    f"{prefix}model.path = {value!r} does not exist yet: this recipe's model is built locally by "
                     f"`{recipe.model.build_command}`; run that first, or set model.path=DIR to a checkpoint you have"
                 )
             raise RecipeError(
-                f"{key} = {value!r}: no such file or directory (relative paths are read from the current "
+                f"{prefix}{key} = {value!r}: no such file or directory (relative paths are read from the current "
                 f"directory {Path.cwd()}); fix the path or run from the directory the recipe expects"
             )
 
@@ -477,20 +577,20 @@ def looks_local(value: str) -> bool:
     )
 
 
-def _format_errors(err: ValidationError, raw: dict[str, Any]) -> str:
+def _format_errors(err: ValidationError, raw: dict[str, Any], prefix: str = "") -> str:
     lines = [f"recipe has {err.error_count()} error(s):"]
     for item in err.errors():
         loc = [str(p) for p in item["loc"]]
-        key = ".".join(loc) or "<recipe>"
+        key = prefix + (".".join(loc) or "<recipe>")
         if item["type"] == "extra_forbidden":
-            lines.append(f"  - unknown key {key!r}{_suggest(loc)}; remove it or fix its spelling")
+            lines.append(f"  - unknown key {key!r}{_suggest(loc, prefix)}; remove it or fix its spelling")
             continue
         if item["type"] == "missing":
             lines.append(f"  - {key} is required: {_help(loc)}")
             continue
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "value_error" and isinstance(item.get("ctx", {}).get("error"), _CombinationError):
-            lines.append(f"  - {message}")
+            lines.append(f"  - {message.replace(KEY, prefix)}")
             continue
         value = item.get("input")
         lines.append(f"  - {key} = {value!r}: {message}. ({_help(loc)})")
@@ -525,12 +625,12 @@ def _help(loc: list[str]) -> str:
     return "see the recipe reference in README.md"
 
 
-def _suggest(loc: list[str]) -> str:
+def _suggest(loc: list[str], prefix: str = "") -> str:
     model, name = _field_at(loc)
     if model is None or name is None:
         return ""
     close = difflib.get_close_matches(name, list(model.model_fields), n=1)
-    return f" (did you mean {'.'.join(loc[:-1] + close)!r}?)" if close else ""
+    return f" (did you mean {prefix + '.'.join(loc[:-1] + close)!r}?)" if close else ""
 
 
 def dump_recipe(recipe: Recipe) -> str:

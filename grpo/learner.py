@@ -179,13 +179,15 @@ class Learner:
             out[rows, : logp.shape[1]] = logp.float().cpu()
         return out
 
-    def _forward(self, model: torch.nn.Module, part: RolloutBatch, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _forward(self, model: torch.nn.Module, part: RolloutBatch, with_entropy: bool,
+                 temperature: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Completion log-probs (B, T) under `model`; GRPO scores at the sampling temperature, SFT at 1."""
         return completion_logprobs(
             model,
             part.input_ids.to(self.device),
             part.attention_mask.to(self.device),
             part.completion_mask.shape[1],
-            temperature=self.recipe.rollout.temperature,
+            temperature=self.recipe.rollout.temperature if temperature is None else temperature,
             with_entropy=with_entropy,
             chunk_size=self.recipe.trainer.logprob_chunk_tokens,
         )
@@ -225,6 +227,33 @@ class Learner:
         metrics["time/engine_sync"] = self._weights_changed()
         if self.device.type == "cuda":
             # the peak since the last step: this step's generation (colocated) and its update
+            metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return metrics
+
+    def sft_step(self, batch: RolloutBatch, step: int) -> dict[str, float]:
+        """One optimizer step of supervised fine-tuning on `batch` (prompt + completion rows): the
+        negative log-likelihood of the completion tokens at temperature 1, accumulated over
+        micro-batches, with the same model, optimizer, precision and checkpoints as GRPO."""
+        micro = self.recipe.trainer.microbatch_size or len(batch)
+        num_tokens = float(batch.completion_mask.sum())
+        losses = []
+        self.model.train()
+        for start in range(0, len(batch), micro):
+            part = batch.select(torch.arange(start, min(start + micro, len(batch))))
+            logp, _ = self._forward(self.model, part, with_entropy=False, temperature=1.0)  # (b, T)
+            mask = part.completion_mask.to(self.device)
+            loss = algorithms.sft_loss(logp, mask, num_tokens)
+            loss.backward()
+            losses.append(float(loss.detach()))
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        metrics = {"train/loss": sum(losses), "train/grad_norm": float(grad_norm),
+                   "train/lr": self.optimizer.param_groups[0]["lr"], "train/tokens": num_tokens}
+        self.scheduler.step()
+        metrics["time/engine_sync"] = self._weights_changed()
+        if self.device.type == "cuda":
             metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
             torch.cuda.reset_peak_memory_stats(self.device)
         return metrics

@@ -27,13 +27,14 @@ TIMING_PREFIX = "time/"
 
 class RunLogger:
     def __init__(self, run_dir: Path, total_steps: int, *, progress: bool = True, tensorboard: bool = False,
-                 wandb_project: str | None = None, config: dict[str, Any] | None = None):
+                 wandb_project: str | None = None, config: dict[str, Any] | None = None, label: str = ""):
         self.run_dir = run_dir
         self.metrics_path = run_dir / "metrics.jsonl"
         self.samples_dir = run_dir / "samples"
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self.total_steps = total_steps
         self.progress = progress
+        self.label = f"{label} " if label else ""  # a pipeline's `[stage 3/5 generate]` before each line
         self.started = time.time()
         self.steps_logged = 0
         self.tensorboard = None
@@ -64,22 +65,23 @@ class RunLogger:
                     self.tensorboard.add_scalar(key, value, step)
         if self.wandb is not None:
             self.wandb.log(record, step=step)
-        if self.progress and "reward/mean" in metrics:
+        if self.progress and ("reward/mean" in metrics or "train/loss" in metrics):
             self.steps_logged += 1
             self._print_progress(step, metrics)
         elif self.progress and any(k.startswith("eval/") for k in metrics):
             parts = [f"{k.removeprefix('eval/')} {v:.3f}" for k, v in metrics.items() if k.startswith("eval/") and isinstance(v, float)]
-            print(f"[eval @ step {step}] " + "  ".join(parts), flush=True)
+            print(f"{self.label}[eval @ step {step}] " + "  ".join(parts), flush=True)
 
     def _print_progress(self, step: int, metrics: dict[str, Any]) -> None:
         seconds = metrics.get("time/step", 0.0)
         elapsed = time.time() - self.started
         eta = elapsed / self.steps_logged * (self.total_steps - step)
-        line = (
-            f"step {step:>4}/{self.total_steps}  reward {metrics['reward/mean']:.3f}  "
-            f"acc {metrics.get('accuracy', float('nan')):.3f}  len {metrics.get('completion/length_mean', 0):.0f}  "
-            f"{seconds:.1f}s/step  ETA {_clock(eta)}"
-        )
+        if "reward/mean" in metrics:
+            what = (f"reward {metrics['reward/mean']:.3f}  acc {metrics.get('accuracy', float('nan')):.3f}  "
+                    f"len {metrics.get('completion/length_mean', 0):.0f}")
+        else:  # a supervised step
+            what = f"loss {metrics['train/loss']:.4f}  lr {metrics.get('train/lr', 0.0):.2e}"
+        line = f"{self.label}step {step:>4}/{self.total_steps}  {what}  {seconds:.1f}s/step  ETA {_clock(eta)}"
         print(line, file=sys.stdout, flush=True)
 
     def write_samples(self, step: int, samples: list[dict[str, Any]]) -> None:

@@ -36,7 +36,7 @@ class RunSummary:
     seconds: float
 
 
-def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
+def train(recipe: Recipe, *, resume: bool = False, label: str = "") -> RunSummary:
     started = time.time()
     tokenizer = load_checked_tokenizer(recipe)
     run_dir = prepare_run_dir(recipe, resume)
@@ -47,7 +47,7 @@ def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
     ray_started = init_ray(recipe)
     logger = RunLogger(run_dir, recipe.trainer.steps, progress=recipe.logging.progress,
                        tensorboard=recipe.logging.tensorboard, wandb_project=recipe.logging.wandb_project,
-                       config=recipe.model_dump(mode="json"))
+                       config=recipe.model_dump(mode="json"), label=label)
     try:
         actors = start_actors(recipe)
         pad_id = ray.get(actors.learner.pad_token_id.remote())
@@ -97,17 +97,21 @@ def train(recipe: Recipe, *, resume: bool = False) -> RunSummary:
 def prepare_run_dir(recipe: Recipe, resume: bool) -> Path:
     """Create the run folder; refuse to overwrite a previous run's results unless resuming."""
     run_dir = recipe.run_dir
-    has_results = (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists()
-    if has_results and not resume:
+    if has_results(run_dir) and not resume:
         raise RecipeError(
             f"run folder {run_dir} already holds a run; pass --resume to continue it, or change `name` "
             f"(e.g. name={recipe.name}-2) or `output_dir` to start a new one"
         )
-    if resume and not has_results:
+    if resume and not has_results(run_dir):
         raise RecipeError(f"--resume: {run_dir} holds no run to resume; drop --resume to start one")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(dump_recipe(recipe))
     return run_dir
+
+
+def has_results(run_dir: Path) -> bool:
+    """Whether a run already wrote into `run_dir` (metrics or checkpoints): then only --resume may."""
+    return (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists()
 
 
 def load_data(recipe: Recipe) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
