@@ -59,6 +59,36 @@ class RolloutBatch:
         )
 
 
+    def split(self, rows: torch.Tensor, max_rows: int | None, max_tokens: int | None) -> list[torch.Tensor]:
+        """Micro-batches of `rows` for forward/backward.
+
+        max_tokens unset: consecutive chunks of max_rows rows (the order is kept). Set: rows sorted
+        by length and packed greedily so that rows x (longest prompt + longest completion) <=
+        max_tokens (and at most max_rows rows): on uneven completions the padded tokens shrink to
+        near the real ones. The loss normalisers are the minibatch's totals, so the partition never
+        changes the update, only its cost.
+        """
+        if max_tokens is None:
+            step = max_rows or len(rows)
+            return [rows[start : start + step] for start in range(0, len(rows), step)]
+        prompts, completions = self.prompt_lengths[rows].tolist(), self.completion_lengths[rows].tolist()
+        order = sorted(range(len(rows)), key=lambda i: (prompts[i] + completions[i]), reverse=True)
+        parts: list[list[int]] = []
+        width_p = width_c = 0
+        for i in order:
+            p, c = max(width_p, prompts[i]), max(width_c, max(completions[i], 1))
+            current = parts[-1] if parts else None
+            fits = current is not None and (len(current) + 1) * (p + c) <= max_tokens and (
+                max_rows is None or len(current) < max_rows)
+            if fits:
+                current.append(i)
+                width_p, width_c = p, c
+            else:
+                parts.append([i])
+                width_p, width_c = prompts[i], max(completions[i], 1)
+        return [rows[torch.tensor(part, dtype=torch.long)] for part in parts]
+
+
 def build_batch(completions: list[Completion], pad_id: int) -> RolloutBatch:
     count = len(completions)
     prompt_width = max(len(c.prompt_ids) for c in completions)

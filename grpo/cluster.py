@@ -18,6 +18,7 @@ class Actors:
     learner: Any
     rollouts: list[Any]  # empty when colocated: the learner generates
     rewards: list[Any]
+    engine: str = "transformers"  # the concrete engine (`auto` resolved where the run happens)
     sync_plan: list[Any] | None = None  # separate vLLM workers: the NCCL bucket plan, set on first sync
 
 
@@ -49,6 +50,9 @@ def start_actors(recipe: Recipe, *, with_learner: bool = True) -> Actors:
     from grpo.rollout.actor import RolloutWorker
     from rewards.worker import RewardWorker
 
+    from grpo.rollout.factory import with_concrete_engine
+
+    recipe = with_concrete_engine(recipe, _visible_gpus(recipe))
     cores = recipe.trainer.threads or os.cpu_count() or 1
     gpus = _gpu_share(recipe) if with_learner else _sampling_gpu_share(recipe)
     learner = None
@@ -65,7 +69,7 @@ def start_actors(recipe: Recipe, *, with_learner: bool = True) -> Actors:
     reward_gpus = recipe.rewards.gpus_per_worker if _visible_gpus(recipe) else 0
     rewards = [ray.remote(RewardWorker).options(num_cpus=0, num_gpus=reward_gpus).remote(specs)
                for _ in range(recipe.rewards.num_workers)]
-    return Actors(learner, rollouts, rewards)
+    return Actors(learner, rollouts, rewards, engine=recipe.rollout.engine)
 
 
 def _gpu_share(recipe: Recipe) -> dict[str, float]:

@@ -119,8 +119,8 @@ class VLLMConfig(_Section):
 
 class RolloutConfig(_Section):
     engine: str = Field(
-        "transformers", description="Generation engine, a name registered in grpo/rollout (`ENGINES`): the "
-        "transformers engine runs on CPU or GPU; vLLM needs a GPU and `pip install 'grpo[vllm]'`."
+        "auto", description="Generation engine, a name registered in grpo/rollout (`ENGINES`): auto is vLLM on a "
+        "GPU when it is installed (`pip install 'grpo[vllm]'`) and the transformers engine otherwise."
     )
     group_size: int = Field(
         8, ge=2, description="Samples per prompt G; GRPO compares them (DeepSeekMath used 64, R1 16)."
@@ -130,6 +130,9 @@ class RolloutConfig(_Section):
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     max_prompt_tokens: int = Field(512, ge=1, description="Longer prompts are truncated from the left.")
     max_completion_tokens: int = Field(256, ge=1, description="Generation budget per sample.")
+    min_completion_tokens: int = Field(
+        0, ge=0, description="No EOS or stop before this many tokens (vLLM's min_tokens; both engines honour it)."
+    )
     stop: list[str] = Field(default_factory=list, description="Stop strings; kept at the end of the completion.")
     colocate: bool = Field(
         True, description="Generate inside the trainer actor with the trained module (no weight sync)."
@@ -257,6 +260,11 @@ class TrainerConfig(_Section):
     )
     microbatch_size: int | None = Field(
         None, ge=1, description="Completions per forward/backward; gradients accumulate up to a minibatch."
+    )
+    microbatch_tokens: int | None = Field(
+        None, ge=1, description="Token budget per forward/backward instead: rows sorted by length and packed so "
+        "rows x padded length <= this (at most microbatch_size rows when both are set). On uneven completion "
+        "lengths it cuts the padded tokens a fixed row count trains on; the update is the same."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the policy trains.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per actor; default: all cores.")

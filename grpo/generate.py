@@ -67,7 +67,8 @@ def run_generate(recipe: Recipe, *, resume: bool = False, label: str = "", sourc
     prefix = f"{label} " if label else ""
     r = recipe.rollout
     params = SamplingParams(n=recipe.generate.samples_per_prompt, temperature=r.temperature, top_p=r.top_p,
-                            max_tokens=r.max_completion_tokens, stop=tuple(r.stop), ignore_eos=r.ignore_eos)
+                            max_tokens=r.max_completion_tokens, stop=tuple(r.stop), ignore_eos=r.ignore_eos,
+                            min_tokens=r.min_completion_tokens)
     specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
     ray_started = init_ray(recipe)
     logger = RunLogger(run_dir, len(chunks), progress=False, config=recipe.model_dump(mode="json"))

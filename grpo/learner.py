@@ -171,13 +171,15 @@ class Learner:
     def _logprobs(self, model: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
         """(B, C) log-probs of every completion under `model`, micro-batched, no gradient."""
         out = torch.zeros_like(batch.completion_mask)
-        micro = self.recipe.trainer.microbatch_size or len(batch)
-        for start in range(0, len(batch), micro):
-            rows = torch.arange(start, min(start + micro, len(batch)))
+        for rows in self._microbatches(batch, torch.arange(len(batch))):
             part = batch.select(rows)
             logp, _ = self._forward(model, part, with_entropy=False)
             out[rows, : logp.shape[1]] = logp.float().cpu()
         return out
+
+    def _microbatches(self, batch: RolloutBatch, rows: torch.Tensor) -> list[torch.Tensor]:
+        trainer = self.recipe.trainer
+        return batch.split(rows, trainer.microbatch_size, trainer.microbatch_tokens)
 
     def _forward(self, model: torch.nn.Module, part: RolloutBatch, with_entropy: bool,
                  temperature: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -235,12 +237,11 @@ class Learner:
         """One optimizer step of supervised fine-tuning on `batch` (prompt + completion rows): the
         negative log-likelihood of the completion tokens at temperature 1, accumulated over
         micro-batches, with the same model, optimizer, precision and checkpoints as GRPO."""
-        micro = self.recipe.trainer.microbatch_size or len(batch)
         num_tokens = float(batch.completion_mask.sum())
         losses = []
         self.model.train()
-        for start in range(0, len(batch), micro):
-            part = batch.select(torch.arange(start, min(start + micro, len(batch))))
+        for rows in self._microbatches(batch, torch.arange(len(batch))):
+            part = batch.select(rows)
             logp, _ = self._forward(self.model, part, with_entropy=False, temperature=1.0)  # (b, T)
             mask = part.completion_mask.to(self.device)
             loss = algorithms.sft_loss(logp, mask, num_tokens)
@@ -270,11 +271,10 @@ class Learner:
     def _update(self, batch: RolloutBatch, rows: torch.Tensor, old_logprobs: torch.Tensor | None, with_entropy: bool,
                 stats: dict[str, list[float]]) -> list[float]:
         """One optimizer step on minibatch `rows`, gradients accumulated over its micro-batches."""
-        micro = self.recipe.trainer.microbatch_size or len(rows)
         num_tokens = float(batch.completion_mask[rows].sum())
         losses = [
-            self._backward(batch, rows[start : start + micro], old_logprobs, float(len(rows)), num_tokens, with_entropy, stats)
-            for start in range(0, len(rows), micro)
+            self._backward(batch, part, old_logprobs, float(len(rows)), num_tokens, with_entropy, stats)
+            for part in self._microbatches(batch, rows)
         ]
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)
         _accumulate(stats, "grad_norm", float(grad_norm), 1.0)

@@ -169,7 +169,10 @@ def required_texts(recipe: Recipe, tokenizer: Any) -> dict[str, str]:
     """What the policy must be able to read and write: the template around a prompt, the stop strings."""
     from grpo.data import render_prompt
 
-    texts = {"the prompt template": render_prompt("What is 12 + 34?", recipe.data, tokenizer)}
+    # the template's own text around a placeholder question (the data is the user's: not judged here)
+    marker = "\x00"
+    parts = render_prompt(marker, recipe.data, tokenizer).split(marker)
+    texts = {"the prompt template": " ".join(part for part in parts if part.strip())}
     texts.update({f"the stop string {stop!r}": stop for stop in recipe.rollout.stop})
     return texts
 

@@ -139,7 +139,7 @@ def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger) ->
 def sampling_params(recipe: Recipe) -> SamplingParams:
     r = recipe.rollout
     return SamplingParams(n=r.group_size, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_completion_tokens,
-                          stop=tuple(r.stop), ignore_eos=r.ignore_eos)
+                          stop=tuple(r.stop), ignore_eos=r.ignore_eos, min_tokens=r.min_completion_tokens)
 
 
 def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int) -> tuple[ScoredRollouts, dict[str, float]]:
@@ -221,7 +221,7 @@ def sync_weights(recipe: Recipe, actors: Actors) -> float:
     if not actors.rollouts:
         return 0.0
     t0 = time.time()
-    if recipe.rollout.engine != "vllm":
+    if actors.engine != "vllm":
         weights = actors.learner.export_weights.remote()
         ray.get([worker.load_weights.remote(weights) for worker in actors.rollouts])
     elif recipe.model.lora.enabled:

@@ -32,3 +32,31 @@ def test_select_trims_both_sides():
     assert part.advantages.tolist() == [-1.0]
     first = batch.select(torch.tensor([0]))
     assert first.input_ids.tolist() == [[1, 2, 3, 4, 5]] and first.completion_mask.tolist() == [[1, 1]]
+
+
+def uneven():
+    lengths = [9, 1, 7, 2, 8, 3]
+    return build_batch([Completion(0, [1] * (1 + i % 2), list(range(2, 2 + n)), "", [0.0] * n, "stop")
+                        for i, n in enumerate(lengths)], pad_id=0)
+
+
+def test_split_by_rows_keeps_the_order():
+    batch = uneven()
+    parts = batch.split(torch.arange(6), max_rows=4, max_tokens=None)
+    assert [p.tolist() for p in parts] == [[0, 1, 2, 3], [4, 5]]
+    assert [p.tolist() for p in batch.split(torch.tensor([5, 1]), None, None)] == [[5, 1]]
+
+
+def test_split_by_tokens_packs_similar_lengths_within_the_budget():
+    batch = uneven()
+    parts = batch.split(torch.arange(6), max_rows=None, max_tokens=20)
+    assert sorted(i for p in parts for i in p.tolist()) == list(range(6))  # every row exactly once
+    for part in parts:
+        sub = batch.select(part)
+        assert len(part) == 1 or sub.input_ids.numel() <= 20  # a row alone may exceed the budget
+    # longest first: rows 0 (9+1 tokens) and 4 (8+1) share a micro-batch of 2 x 10 = 20 tokens
+    assert parts[0].tolist() == [0, 4]
+    padded = sum(batch.select(p).input_ids.numel() for p in parts)
+    fixed = sum(batch.select(p).input_ids.numel() for p in batch.split(torch.arange(6), 2, None))
+    assert padded < fixed
+    assert all(len(p) <= 2 for p in batch.split(torch.arange(6), max_rows=2, max_tokens=1000))

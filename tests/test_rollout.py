@@ -110,3 +110,47 @@ def test_static_cache_path_matches_dynamic(engine):
 def test_ignore_eos_generates_exactly_max_tokens(engine):
     out = engine.generate(PROMPTS, SamplingParams(n=2, max_tokens=70, ignore_eos=True, seed=0))
     assert all(len(c.completion_ids) == 70 and c.finish_reason == "length" for c in out)
+
+
+def test_inverse_cdf_sampling_uses_the_given_uniforms():
+    logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]])).expand(4, 3)
+    tokens, logprobs = sample_tokens(logits, 1.0, 1.0, None, torch.tensor([0.05, 0.1, 0.69, 0.95]))
+    assert tokens.tolist() == [0, 1, 1, 2]  # cumulative 0.1, 0.7, 1.0
+    assert torch.allclose(logprobs, torch.log(torch.tensor([0.1, 0.6, 0.6, 0.3])), atol=1e-6)
+    zero = torch.tensor([[0.0, 1.0, float("-inf")]])  # a zero-probability token is never picked
+    assert sample_tokens(zero, 1.0, 1.0, None, torch.tensor([0.9999999]))[0].tolist() == [1]
+
+
+def small_engine(**options):
+    from grpo.config import ModelConfig
+    from grpo.policy import load_model, load_tokenizer
+    from tests.conftest import TINY_BASE
+
+    config = ModelConfig(path=str(TINY_BASE))
+    return TransformersEngine(load_model(config, torch.device("cpu"), trainable=False), load_tokenizer(config), **options)
+
+
+MANY = [R1_ZERO_TEMPLATE.format(prompt=f"What is {a} + {b}?") for a, b in ((123, 456), (7, 8), (999, 1), (50, 50))]
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_dropping_finished_rows_changes_no_sample(static):
+    """Compaction is invisible: the same completions and sampler log-probs with and without it (the
+    static-cache path is the GPU one, run here on CPU without compilation)."""
+    params = SamplingParams(n=4, temperature=1.0, max_tokens=90, seed=3, stop=("</answer>",))
+    options = dict(static_cache=static, batch_bucket=4, length_bucket=16)
+    compacted, full = small_engine(compact=True, **options), small_engine(compact=False, **options)
+    a, b = compacted.generate(MANY, params), full.generate(MANY, params)
+    assert [c.completion_ids for c in a] == [c.completion_ids for c in b]
+    lengths = {len(c.completion_ids) for c in a}
+    assert len(lengths) > 3  # rows finished at different steps, so rows really were dropped
+    for x, y in zip(a, b):
+        assert x.finish_reason == y.finish_reason and x.text == y.text
+        assert torch.allclose(torch.tensor(x.logprobs), torch.tensor(y.logprobs), atol=1e-5)
+
+
+def test_min_tokens_defers_every_stop(engine):
+    free = engine.generate(PROMPTS, SamplingParams(n=4, max_tokens=80, seed=1, stop=("</answer>",)))
+    assert min(len(c.completion_ids) for c in free) < 60
+    held = engine.generate(PROMPTS, SamplingParams(n=4, max_tokens=80, seed=1, stop=("</answer>",), min_tokens=60))
+    assert all(len(c.completion_ids) >= 60 for c in held)  # neither EOS nor the stop string ended one early

@@ -19,6 +19,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     seed: int = 0
     ignore_eos: bool = False  # generate exactly max_tokens (benchmarks: min = max new tokens)
+    min_tokens: int = 0  # no EOS / stop before this many tokens
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Engine(Protocol):
 # `rollout.engine` is validated against this registry, so a new engine is one decorated builder.
 EngineBuilder = Callable[..., Engine]
 ENGINES: dict[str, EngineBuilder] = {}
-BUILTIN_ENGINE_MODULES = ("grpo.rollout.hf_engine", "grpo.rollout.vllm_engine")
+BUILTIN_ENGINE_MODULES = ("grpo.rollout.hf_engine", "grpo.rollout.vllm_engine", "grpo.rollout.factory")
 
 
 def register_engine(name: str) -> Callable[[EngineBuilder], EngineBuilder]:

@@ -45,9 +45,11 @@ class TransformersEngine:
     """Generates with `model` (shared with a colocated trainer, or owned by a rollout actor)."""
 
     def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int = 512, batch_size: int = 256,
-                 compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64):
+                 compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64,
+                 compact: bool = True):
         self.model = model
         self.tokenizer = tokenizer
+        self.compact = compact
         self.max_prompt_tokens = max_prompt_tokens
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
@@ -123,36 +125,95 @@ class TransformersEngine:
     def _generate_batch(
         self, rows: list[tuple[int, list[int]]], params: SamplingParams, generator: torch.Generator
     ) -> list[Completion]:
-        """Sample up to max_tokens for every row; a row stops at EOS, a stop token or a stop string."""
+        """Sample up to max_tokens for every row; a row stops at EOS, a stop token or a stop string.
+
+        Finished rows leave the batch (compaction): the KV cache, mask and positions keep only the
+        live rows, so a step costs what the unfinished completions need, not what the longest
+        one's batch-mates would. Outputs go to per-row buffers indexed by `active`.
+        """
         real = len(rows)
         input_ids, prompt_mask = self._left_pad(rows)  # (B, W), B and W rounded up to buckets
         state = self._prefill(input_ids, prompt_mask, params.max_tokens)
+        count, device = input_ids.shape[0], self.device
         stop_ids, stop_strings = self._split_stops(params.stop)
-        stop_tensor = torch.tensor(sorted(stop_ids | (set() if params.ignore_eos else set(self.eos_ids))) or [-1], device=self.device)
+        ends = sorted(stop_ids | (set() if params.ignore_eos else set(self.eos_ids)))
+        stop_tensor = torch.tensor(ends or [-1], device=device)
         # one host sync every `check_every` steps: free on CPU, a real cost per step on GPU
-        check_every = 1 if self.device.type == "cpu" else 16
-        finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=self.device)
-        tokens_out, logprobs_out = [], []
+        check_every = 1 if device.type == "cpu" else 16
+        # row `count` is a sink: bucket fillers write there and are never read
+        tokens_out = torch.full((count + 1, params.max_tokens), self.pad_id, dtype=torch.long, device=device)
+        logprobs_out = torch.zeros((count + 1, params.max_tokens), dtype=torch.float32, device=device)
+        active = torch.arange(count, device=device)
+        active[real:] = count
+        finished = active == count
         for step in range(params.max_tokens):
-            tokens, logprobs = sample_tokens(state.logits, params.temperature, params.top_p, generator)  # (B,), (B,)
+            # one uniform per real row and step, whatever the batch looks like now (fillers get 0)
+            draw = torch.rand(real + 1, generator=generator, device=device)
+            uniforms = draw[active.clamp(max=real)]  # (B,)
+            logits = state.logits
+            if step < params.min_tokens and ends:  # no stop before min_tokens (as vLLM's min_tokens)
+                logits = logits.index_fill(1, stop_tensor, float("-inf"))
+            tokens, logprobs = sample_tokens(logits, params.temperature, params.top_p, generator, uniforms)
             tokens = torch.where(finished, torch.full_like(tokens, self.pad_id), tokens)
-            tokens_out.append(tokens)
-            logprobs_out.append(logprobs)
+            tokens_out[active, step] = tokens
+            logprobs_out[active, step] = logprobs.float()
             finished = finished | torch.isin(tokens, stop_tensor)
             if step + 1 == params.max_tokens:
                 break
             if (step + 1) % check_every == 0:
-                if stop_strings:
-                    finished = finished | self._hit_stop_strings(tokens_out, finished, stop_strings, check_every)
-                if bool(finished[:real].all()):
+                if stop_strings and step + 1 >= params.min_tokens:
+                    finished = finished | self._hit_stop_strings(tokens_out, active, step + 1, finished, stop_strings, check_every)
+                left = int((~finished).sum())
+                if left == 0:
                     break
+                if self.compact:
+                    keep = self._compaction(finished, left)
+                    if keep is not None:
+                        self._shrink(state, keep, params.max_tokens)
+                        fillers = torch.arange(len(keep), device=device) >= left
+                        active = torch.where(fillers, torch.full_like(keep, count), active[keep])
+                        finished = finished[keep] | fillers
+                        tokens = tokens[keep]
             self._advance(state, tokens, step)
-        generated = torch.stack(tokens_out, dim=1)[:real].cpu().tolist()  # (real, steps)
-        sampled_logprobs = torch.stack(logprobs_out, dim=1)[:real].float().cpu().tolist()
+        generated = tokens_out[:real].cpu().tolist()  # (real, max_tokens)
+        sampled_logprobs = logprobs_out[:real].cpu().tolist()
         return [
             self._finish(index, ids, generated[row], sampled_logprobs[row], stop_ids, stop_strings, params)
             for row, (index, ids) in enumerate(rows)
         ]
+
+    def _compaction(self, finished: torch.Tensor, left: int) -> torch.Tensor | None:
+        """Indices of the rows to keep (live rows first, then fillers up to the bucket), or None when
+        shrinking would not pay: the static path compacts to powers of two (each batch size is one
+        more compiled graph), the dynamic path once a quarter of the rows are done."""
+        current = finished.shape[0]
+        if self.static:
+            size = max(self.batch_bucket, 1 << (left - 1).bit_length())
+            if size >= current:
+                return None
+        else:
+            size = left
+            if size > current * 3 // 4:
+                return None
+        live = torch.nonzero(~finished).squeeze(1)
+        return torch.cat([live, live[:1].expand(size - left)]) if size > left else live
+
+    def _shrink(self, state: _DecodeState, keep: torch.Tensor, max_tokens: int) -> None:
+        """Keep rows `keep` of the cache, mask and positions (in that order)."""
+        state.attention_mask = state.attention_mask[keep]
+        state.next_position = state.next_position[keep]
+        if not self.static:
+            state.cache.batch_select_indices(keep)
+            return
+        smaller = self._static_cache(len(keep), state.cache.layers[0].max_cache_len)
+        for old, new in zip(state.cache.layers, smaller.layers):
+            if not new.is_initialized:
+                new.lazy_initialization(old.keys[: len(keep)], old.values[: len(keep)])
+            new.keys.copy_(old.keys.index_select(0, keep))
+            new.values.copy_(old.values.index_select(0, keep))
+            if hasattr(old, "cumulative_length"):  # where the next token is written (transformers 5)
+                new.cumulative_length.copy_(old.cumulative_length)
+        state.cache = smaller
 
     def _left_pad(self, rows: list[tuple[int, list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt ids left-padded to one width, (B, W) ids and mask on the device. On the static path
@@ -217,11 +278,13 @@ class TransformersEngine:
         return single, multi
 
     def _hit_stop_strings(
-        self, tokens_out: list[torch.Tensor], finished: torch.Tensor, stops: list[str], since: int
+        self, tokens_out: torch.Tensor, active: torch.Tensor, steps: int, finished: torch.Tensor, stops: list[str],
+        since: int,
     ) -> torch.Tensor:
+        """(B,) bool: live rows whose text generated so far ends in one of `stops`."""
         # a token decodes to at least one character, so a match since the last check lies in the tail
         tail = max(len(stop) for stop in stops) + since + 4
-        generated = torch.stack(tokens_out[-tail:], dim=1).cpu().tolist()
+        generated = tokens_out[active, max(0, steps - tail) : steps].cpu().tolist()
         done = finished.cpu().tolist()
         hits = []
         for row, ids in enumerate(generated):
@@ -241,7 +304,7 @@ class TransformersEngine:
                 end, reason = position + 1, "stop"
                 break
         if stop_strings:
-            cut = _first_stop_string_end(self.tokenizer, ids[:end], stop_strings)
+            cut = _first_stop_string_end(self.tokenizer, ids[:end], stop_strings, params.min_tokens)
             if cut is not None:
                 end, reason = cut, "stop"
         ids, logprobs = ids[:end], logprobs[:end]
@@ -249,11 +312,11 @@ class TransformersEngine:
         return Completion(index, prompt_ids, ids, text, logprobs, reason)
 
 
-def _first_stop_string_end(tokenizer: Any, ids: list[int], stops: list[str]) -> int | None:
-    """Smallest k such that decode(ids[:k]) contains a stop string, or None."""
+def _first_stop_string_end(tokenizer: Any, ids: list[int], stops: list[str], min_tokens: int = 0) -> int | None:
+    """Smallest k >= min_tokens such that decode(ids[:k]) contains a stop string, or None."""
     if not any(stop in tokenizer.decode(ids, skip_special_tokens=False) for stop in stops):
         return None
-    for k in range(1, len(ids) + 1):
+    for k in range(max(1, min_tokens), len(ids) + 1):
         text = tokenizer.decode(ids[:k], skip_special_tokens=False)
         if any(stop in text for stop in stops):
             return k

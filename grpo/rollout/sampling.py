@@ -18,11 +18,16 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def sample_tokens(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+    uniforms: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample one token per row: logits (B, V) -> tokens (B,), log-probs (B,) under softmax(logits/T).
 
-    temperature 0 is greedy; its log-prob is under the untempered distribution.
+    Inverse-CDF sampling: row b takes the first token whose cumulative probability exceeds
+    uniforms[b]. The engine draws one uniform per original row and step and hands each live row
+    its own, so removing finished rows from the batch never changes what the others sample.
+    Without `uniforms`, B are drawn from `generator`. temperature 0 is greedy; its log-prob is
+    under the untempered distribution.
     """
     logits = logits.float()
     if temperature > 0:
@@ -31,6 +36,11 @@ def sample_tokens(
     if temperature <= 0:
         tokens = logits.argmax(dim=-1)
     else:
-        probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
-        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        if uniforms is None:
+            uniforms = torch.rand(logits.shape[0], generator=generator, device=logits.device)
+        cdf = torch.softmax(top_p_filter(logits, top_p), dim=-1).cumsum(dim=-1)  # (B, V)
+        # scaled by the row's total mass (rounding leaves it a hair from 1); `right` never picks a
+        # token of zero probability
+        target = (uniforms * cdf[:, -1]).unsqueeze(1)
+        tokens = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp(max=logits.shape[1] - 1)
     return tokens, logprobs.gather(1, tokens[:, None]).squeeze(1)

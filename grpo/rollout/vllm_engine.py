@@ -66,6 +66,7 @@ def to_vllm_params(params: SamplingParams, seed: int, *, logprobs: bool = True) 
     return VLLMSamplingParams(
         n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
         stop=list(params.stop) or None, include_stop_str_in_output=True, ignore_eos=params.ignore_eos,
+        min_tokens=params.min_tokens,
         seed=seed, logprobs=0 if logprobs else None, detokenize=True,
     )
 

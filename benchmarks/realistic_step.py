@@ -1,0 +1,271 @@
+"""Workload R: one GRPO step at the size users run, ours against TRL with vLLM colocated, in one call.
+
+Workload (issue "Throughput at realistic size"): the Qwen2.5-1.5B architecture, random init, bf16;
+32 prompts x 16 samples; 256-token prompts; completions of 64-1024 tokens, their lengths spread by
+128 stop ids whose (tied) embedding rows are scaled x2.3 (../shared/DESIGN.md, "Benchmarks against
+peers"); beta = 0, mu = 1; gradient checkpointing; pure bf16 for every row (like for like).
+
+    python benchmarks/realistic_step.py --out results/ --only trl-vllm,ours-vllm,ours-hf   # GPU
+    python benchmarks/realistic_step.py --tiny --out /tmp/bench-r                          # CPU dry run
+
+Each row runs in its own process (clean peak-memory counters); the workload is built once under
+--workdir and reused (a warm machine keeps it between calls). Printed: median step seconds,
+completion tokens per second, peak GPU memory, the split, the realised completion-length histogram
+(every system's lengths are recorded by the same reward function), and the ratio to TRL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
+STOP_IDS, STOP_SCALE = 128, 2.3
+QWEN_15B = dict(hidden_size=1536, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
+                intermediate_size=8960, vocab_size=151936, tie_word_embeddings=True, max_position_embeddings=32768,
+                rope_theta=1000000.0, rms_norm_eps=1e-6)
+TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
+            vocab_size=2000, tie_word_embeddings=True, max_position_embeddings=2048)
+
+PURE_BF16 = "trainer.master_weights=none"
+OURS = {
+    # the issue's settings: micro-batch of 16 rows
+    "ours-hf-mb16": ["rollout.engine=transformers", "trainer.microbatch_size=16", PURE_BF16],
+    # token-budgeted micro-batches (rows sorted by length, packed to 16 x 1280 tokens)
+    "ours-hf": ["rollout.engine=transformers", "trainer.microbatch_tokens=20480", PURE_BF16],
+    "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
+    "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],
+}
+
+
+def build_workload(directory: Path, tiny: bool) -> dict:
+    """Model (bf16 safetensors), stop ids in generation_config, a word-level tokenizer (token i is
+    the word 't<i>', so a completion's word count is its token count) and the prompts."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    marker = directory / ("ready-tiny" if tiny else "ready")
+    if marker.exists():
+        return json.loads(marker.read_text())
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    shape = TINY if tiny else QWEN_15B
+    vocab = shape["vocab_size"]
+    rng = random.Random(0)
+    stops = sorted(rng.sample(range(vocab // 2, vocab - 2), STOP_IDS if not tiny else 16))
+    torch.manual_seed(0)
+    config = Qwen2Config(**shape, bos_token_id=vocab - 1, eos_token_id=stops, pad_token_id=vocab - 2)
+    device = "cuda" if torch.cuda.is_available() and not tiny else "cpu"
+    with torch.device(device):
+        model = Qwen2ForCausalLM(config).to(torch.bfloat16 if not tiny else torch.float32)
+    with torch.no_grad():  # stop rows win more often: lengths spread instead of running to the cap
+        model.get_input_embeddings().weight[stops] *= STOP_SCALE
+    model.generation_config.eos_token_id = stops
+    model.generation_config.pad_token_id = vocab - 2
+    model.save_pretrained(directory / "model")
+    words = {f"t{i}": i for i in range(vocab - 2)} | {"<pad>": vocab - 2, "<eos>": vocab - 1}
+    backend = Tokenizer(models.WordLevel(words, unk_token="t0"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>")
+    tokenizer.save_pretrained(directory / "tokenizer")
+    stop_set = set(stops)
+    with open(directory / "prompts.jsonl", "w") as handle:
+        for _ in range(PROMPTS * 12):
+            ids = [rng.randrange(10, vocab // 2) for _ in range(PROMPT_TOKENS if not tiny else 16)]
+            handle.write(json.dumps({"prompt": " ".join(f"t{i}" for i in ids if i not in stop_set)}) + "\n")
+    info = {"params": sum(p.numel() for p in model.parameters()), "stop_ids": len(stops)}
+    marker.write_text(json.dumps(info))
+    return info
+
+
+# --------------------------------------------------------------------------- the runs
+
+
+def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, variant: str) -> dict:
+    from grpo.config import load_recipe
+    from grpo.logging import read_metrics
+    from grpo.trainer import train
+
+    overrides = [
+        f"model.path={directory / 'model'}", f"model.tokenizer={directory / 'tokenizer'}",
+        f"data.train.path={directory / 'prompts.jsonl'}", f"output_dir={directory / 'runs'}", "data.template=plain",
+        f"rollout.group_size={GROUP}", f"rollout.prompts_per_step={PROMPTS if not tiny else 2}",
+        f"rollout.max_prompt_tokens={PROMPT_TOKENS}", f"rollout.max_completion_tokens={MAX_TOKENS if not tiny else 32}",
+        f"rollout.min_completion_tokens={MIN_TOKENS if not tiny else 4}", "rollout.temperature=1.0",
+        "rollout.vllm.gpu_memory_utilization=0.35", f"trainer.steps={steps}", "trainer.learning_rate=1e-6",
+        f"trainer.device={'cpu' if tiny else 'cuda'}", f"model.dtype={'float32' if tiny else 'bfloat16'}",
+        "model.gradient_checkpointing=true", "trainer.logprob_chunk_tokens=1024", "logging.progress=false",
+        "logging.samples_per_step=0", "algorithm.beta=0.0",
+        "rewards.verifiers=[{name: 'benchmarks/bench_rewards.py:length_recording_reward'}]",
+        f"name={variant}", *OURS[variant],
+    ]
+    if tiny:
+        overrides = [o.replace("rollout.engine=vllm", "rollout.engine=transformers").replace("=20480", "=256")
+                     for o in overrides]
+    recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
+    shutil.rmtree(recipe.run_dir, ignore_errors=True)
+    train(recipe)
+    rows = [m for m in read_metrics(directory / "runs" / variant) if "time/step" in m][warmup:]
+    split = {k: statistics.median(m[k] for m in rows) for k in ("time/generate", "time/rewards", "time/train", "time/sync")}
+    engine_sync = statistics.median(m.get("time/engine_sync", 0.0) for m in rows)
+    split["time/train"] -= engine_sync
+    split["time/sync"] += engine_sync
+    return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
+            "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows]}
+
+
+def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
+    """TRL's GRPOTrainer as its users run it at this size: vLLM colocated in the trainer's process."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_rewards import length_recording_reward
+
+    prompts = [json.loads(line)["prompt"] for line in (directory / "prompts.jsonl").read_text().splitlines()]
+    config = GRPOConfig(
+        output_dir=str(directory / f"trl-{setting}"), report_to="none", save_strategy="no", logging_steps=1,
+        per_device_train_batch_size=GROUP, gradient_accumulation_steps=PROMPTS if not tiny else 2,
+        num_generations=GROUP, max_completion_length=MAX_TOKENS if not tiny else 32,
+        temperature=1.0, beta=0.0, num_iterations=1, learning_rate=1e-6,
+        max_steps=steps, use_cpu=tiny, seed=0, gradient_checkpointing=True, bf16=not tiny,
+        model_init_kwargs={"dtype": "bfloat16" if not tiny else "float32"},
+        use_vllm=not tiny, vllm_mode="colocate", vllm_gpu_memory_utilization=0.35,
+        generation_kwargs={"min_tokens": MIN_TOKENS} if not tiny else {"min_new_tokens": 4},
+    )
+    times: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **_):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.started = time.perf_counter()
+            if state.global_step == warmup and torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+
+        def on_step_end(self, args, state, control, **_):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - self.started)
+
+    tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
+    trainer = GRPOTrainer(model=str(directory / "model"), reward_funcs=[length_recording_reward], args=config,
+                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), processing_class=tokenizer,
+                          callbacks=[Clock()])
+    trainer.train()
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+    return {"step_seconds": times[warmup:], "peak_gib": peak}
+
+
+# --------------------------------------------------------------------------- table
+
+
+def histogram(lengths: list[int]) -> dict:
+    if not lengths:
+        return {}
+    ordered = sorted(lengths)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"count": len(ordered), "mean": sum(ordered) / len(ordered), "p10": pick(0.1), "p50": pick(0.5),
+            "p90": pick(0.9), "min": ordered[0], "max": ordered[-1],
+            "at_cap": sum(length >= MAX_TOKENS for length in ordered) / len(ordered)}
+
+
+def report(results: dict) -> str:
+    lines = ["| system | median step s | completion tok/s | peak GiB | generate / train / sync s | lengths mean p10 p50 p90 (at cap) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    rates = {}
+    for name, result in results.items():
+        if "error" in result:
+            lines.append(f"| {name} | {result['error']} | | | | |")
+            continue
+        median = statistics.median(result["step_seconds"])
+        hist = result.get("lengths", {})
+        tokens = hist.get("mean", 0) * PROMPTS * GROUP
+        rates[name] = tokens / median if median else 0.0
+        split = result.get("split")
+        split_text = " / ".join(f"{split[k]:.1f}" for k in ("time/generate", "time/train", "time/sync")) if split else ""
+        hist_text = (f"{hist['mean']:.0f} {hist['p10']} {hist['p50']} {hist['p90']} ({hist['at_cap']:.1%})" if hist else "")
+        lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {result['peak_gib']:.1f} | {split_text} | {hist_text} |")
+    if "trl-vllm" in rates and rates["trl-vllm"]:
+        for name, rate in rates.items():
+            if name != "trl-vllm":
+                lines.append(f"\n{name}: {rate / rates['trl-vllm']:.2f}x TRL+vLLM's completion tokens per second")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench-r")
+    parser.add_argument("--tiny", action="store_true", help="small model on CPU: checks the script, measures nothing")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--only", default="trl-vllm,ours-vllm,ours-hf")
+    parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", default="/tmp/grpo-bench-r")
+    args = parser.parse_args()
+    directory, out = Path(args.workdir), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.run:  # a child process: one row
+        os.environ["GRPO_BENCH_LENGTHS"] = str(out / f"{args.run}.lengths")
+        runner = run_ours if args.run.startswith("ours") else run_trl
+        result = runner(directory, out, args.steps, args.warmup, args.tiny, args.run if args.run.startswith("ours") else args.run.removeprefix("trl-"))
+        (out / f"{args.run}.json").write_text(json.dumps(result))
+        return
+    info = build_workload(directory, args.tiny)
+    results = {}
+    for name in args.only.split(","):
+        (out / f"{name}.lengths").unlink(missing_ok=True)
+        command = [sys.executable, __file__, "--run", name, "--out", str(out), "--workdir", str(directory),
+                   "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
+        started = time.time()
+        with open(out / f"{name}.log", "w") as log:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        if code == 0:
+            results[name] = json.loads((out / f"{name}.json").read_text())
+            lengths_file = out / f"{name}.lengths"
+            lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
+            # the warm-up steps' completions are recorded too: keep the measured steps' share
+            keep = len(lengths) * (args.steps - args.warmup) // max(1, args.steps)
+            results[name]["lengths"] = histogram(lengths[-keep:] if keep else lengths)
+        else:
+            results[name] = {"error": f"exit {code}, see {name}.log"}
+        print(f"{name}: done in {time.time() - started:.0f} s", flush=True)
+    table = report(results)
+    print(table)
+    (out / "realistic_step.json").write_text(json.dumps({"results": results, "workload": info,
+                                                         "versions": versions()}, indent=2))
+    (out / "realistic_step.md").write_text(table + "\n")
+
+
+def versions() -> dict:
+    import torch
+    import transformers
+
+    found = {"torch": torch.__version__, "transformers": transformers.__version__}
+    for name in ("trl", "vllm"):
+        try:
+            found[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    if torch.cuda.is_available():
+        found["device"] = torch.cuda.get_device_name()
+    return found
+
+
+if __name__ == "__main__":
+    main()
