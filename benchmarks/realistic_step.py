@@ -28,10 +28,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
+os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
-STOP_IDS, STOP_SCALE = 128, 2.3
+# 127 stop ids + the tokenizer's EOS = 128, the most vLLM accepts
+STOP_IDS, STOP_SCALE = 127, 2.3
 QWEN_15B = dict(hidden_size=1536, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
                 intermediate_size=8960, vocab_size=151936, tie_word_embeddings=True, max_position_embeddings=32768,
                 rope_theta=1000000.0, rms_norm_eps=1e-6)
@@ -44,6 +47,8 @@ OURS = {
     "ours-hf-mb16": ["rollout.engine=transformers", "trainer.microbatch_size=16", PURE_BF16],
     # token-budgeted micro-batches (rows sorted by length, packed to 16 x 1280 tokens)
     "ours-hf": ["rollout.engine=transformers", "trainer.microbatch_tokens=20480", PURE_BF16],
+    # eager decoding (dynamic cache): no compiled graph per batch size while rows leave the batch
+    "ours-hf-eager": ["rollout.engine=transformers", "rollout.compile=false", "trainer.microbatch_tokens=20480", PURE_BF16],
     "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],
 }
@@ -56,7 +61,7 @@ def build_workload(directory: Path, tiny: bool) -> dict:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-    marker = directory / ("ready-tiny" if tiny else "ready")
+    marker = directory / (f"ready-{STOP_IDS}-tiny" if tiny else f"ready-{STOP_IDS}")
     if marker.exists():
         return json.loads(marker.read_text())
     shutil.rmtree(directory, ignore_errors=True)
@@ -105,7 +110,8 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
         f"rollout.group_size={GROUP}", f"rollout.prompts_per_step={PROMPTS if not tiny else 2}",
         f"rollout.max_prompt_tokens={PROMPT_TOKENS}", f"rollout.max_completion_tokens={MAX_TOKENS if not tiny else 32}",
         f"rollout.min_completion_tokens={MIN_TOKENS if not tiny else 4}", "rollout.temperature=1.0",
-        "rollout.vllm.gpu_memory_utilization=0.35", f"trainer.steps={steps}", "trainer.learning_rate=1e-6",
+        "rollout.ignore_eos=false", "rollout.vllm.gpu_memory_utilization=0.35", f"trainer.steps={steps}",
+        "trainer.learning_rate=1e-6",
         f"trainer.device={'cpu' if tiny else 'cuda'}", f"model.dtype={'float32' if tiny else 'bfloat16'}",
         "model.gradient_checkpointing=true", "trainer.logprob_chunk_tokens=1024", "logging.progress=false",
         "logging.samples_per_step=0", "algorithm.beta=0.0",

@@ -59,8 +59,8 @@ def test_the_score_is_the_models_own_output_for_the_text(tmp_path):
     ids = tokenizer(SAMPLES[2].prompt + SAMPLES[2].completion, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         expected = float(model(**ids).logits[0, 0])
-    assert scores(path)[2] == pytest.approx(expected, abs=1e-5)
-    assert scores(path, normalize="sigmoid")[2] == pytest.approx(1 / (1 + math.exp(-expected)), abs=1e-6)
+    assert scores(path, device="cpu", dtype="float32")[2] == pytest.approx(expected, abs=1e-5)
+    assert scores(path, normalize="sigmoid", device="cpu", dtype="float32")[2] == pytest.approx(1 / (1 + math.exp(-expected)), abs=1e-6)
 
 
 def test_several_labels_give_the_probability_of_one(tmp_path):
