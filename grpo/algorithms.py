@@ -86,6 +86,11 @@ def rloo_advantages(rewards: torch.Tensor, group_size: int, std_scope: str = "no
 def compute_advantages(
     rewards: torch.Tensor, group_size: int, estimator: str = "grpo", std_scope: str = "group"
 ) -> torch.Tensor:
+    """Advantages (B,) of rewards (B,). A non-finite reward is refused here: one NaN would turn every
+    advantage of its group (and, through the batch std, of the batch) into NaN."""
+    if not torch.isfinite(rewards).all():
+        bad = torch.nonzero(~torch.isfinite(rewards)).squeeze(1).tolist()
+        raise ValueError(f"rewards must be finite to compute advantages; rows {bad[:8]} are not")
     if estimator not in ADVANTAGES:
         raise ValueError(f"unknown advantage estimator {estimator!r}; known: {sorted(ADVANTAGES)}")
     return ADVANTAGES[estimator](rewards, group_size, std_scope=std_scope)

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("recipe", help="path to a recipe YAML (see recipes/)")
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.learning_rate=3e-6")
     train.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last checkpoint")
+    train.add_argument("--resume-from", type=int, metavar="STEP", help="continue from the checkpoint of this step")
     train.add_argument("--dry-run", action="store_true", help="validate the recipe and data, print it, train nothing")
     train.add_argument("--stage", help="pipelines: run only this stage (the stages it reads must have completed)")
 
@@ -37,6 +38,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="another dataset column, value parsed as YAML (e.g. numbers=[3,5,7])")
     verify.add_argument("--kwargs", default="{}", help="verifier keyword arguments as YAML/JSON")
     verify.add_argument("--max-tokens", type=int, default=0, help="the recipe's max_completion_tokens")
+
+    check = commands.add_parser("check", help="preflight: data, verifiers, reference solutions, what the base scores")
+    check.add_argument("recipe")
+    check.add_argument("overrides", nargs="*")
+    check.add_argument("--solution-column", help="column with reference solutions to score (default: solution)")
+    check.add_argument("--solution-format", help="build the reference completion from columns, e.g. "
+                       "' <think> {solution} </think> <answer> {answer} </answer>' (default: sft.completion_format)")
+    check.add_argument("--samples", type=int, default=8, help="K samples per prompt from the base model")
+    check.add_argument("--prompts", type=int, default=16, help="M training prompts the base model is tried on")
+    check.add_argument("--no-base", action="store_true", help="skip the base model (no generation)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     plot = commands.add_parser("plot", help="PNG curves and a traces page of a run folder")
     plot.add_argument("run_dir", help="a run folder, e.g. runs/quickstart")
@@ -59,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "check":
+            return _check(args)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -88,12 +102,12 @@ def _train(args: argparse.Namespace) -> int:
         raise RecipeError(f"--stage {args.stage!r}: {args.recipe} has no `stages:`; drop --stage")
     recipe = _load(args.recipe, args.overrides)
     if args.dry_run:
-        from grpo.model_source import load_checked_tokenizer
+        from grpo.model_source import prepare
         from grpo.trainer import load_data
 
-        tokenizer = load_checked_tokenizer(recipe)
+        recipe, tokenizer = prepare(recipe)
         try:
-            train_rows, test_rows = load_data(recipe)
+            train_rows, test_rows = load_data(recipe, tokenizer)
         except DataError as err:
             raise RecipeError(str(err)) from None
         print(dump_recipe(recipe))
@@ -104,7 +118,7 @@ def _train(args: argparse.Namespace) -> int:
     from grpo.trainer import train
 
     try:
-        summary = train(recipe, resume=args.resume)
+        summary = train(recipe, resume=args.resume, resume_from=args.resume_from)
     except DataError as err:
         raise RecipeError(str(err)) from None
     print(_summary(summary))
@@ -182,7 +196,7 @@ def _eval(args: argparse.Namespace) -> int:
     from grpo.cluster import init_ray, shutdown, start_actors
     from grpo.data import render_prompt
     from grpo.evaluate import evaluate
-    from grpo.model_source import load_checked_tokenizer
+    from grpo.model_source import prepare
     from grpo.trainer import load_data
 
     overrides = list(args.overrides)
@@ -193,8 +207,8 @@ def _eval(args: argparse.Namespace) -> int:
     recipe = _load(args.recipe, overrides)
     if recipe.data.test is None:
         raise RecipeError("data.test is not set: the recipe names no test split to evaluate on")
-    tokenizer = load_checked_tokenizer(recipe)
-    _, test_rows = load_data(recipe)
+    recipe, tokenizer = prepare(recipe)
+    _, test_rows = load_data(recipe, tokenizer)
     prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
     recipe.rollout.colocate = True  # evaluation needs one engine, no trainer elsewhere
     started = init_ray(recipe)
@@ -209,6 +223,20 @@ def _eval(args: argparse.Namespace) -> int:
     if args.output:
         Path(args.output).write_text(json.dumps({"model": recipe.model.path, **metrics}, indent=2) + "\n")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from grpo.check import run_check
+    from grpo.stages import is_pipeline
+
+    if is_pipeline(args.recipe):
+        raise RecipeError(f"grpo check takes a single-run recipe; {args.recipe} has stages (check them with "
+                          "`grpo train RECIPE --dry-run`)")
+    report = run_check(_load(args.recipe, args.overrides), solution_column=args.solution_column,
+                       solution_format=args.solution_format, samples=args.samples, prompts=args.prompts,
+                       base=not args.no_base)
+    print(json.dumps(report.as_dict(), indent=2, default=str) if args.json else report.text())
+    return 1 if report.fatal else 0
 
 
 def _plot(args: argparse.Namespace) -> int:

@@ -90,8 +90,26 @@ class DatasetConfig(_Section):
 class DataConfig(_Section):
     train: DatasetConfig = Field(..., description="Prompts the policy trains on.")
     test: DatasetConfig | None = Field(None, description="Held-out prompts for periodic evaluation.")
-    prompt_column: str = Field("prompt", description="Column holding the prompt (text or chat messages).")
-    answer_column: str = Field("answer", description="Column holding the reference answer for verifiers.")
+    prompt_column: str = Field(
+        "prompt", description="Column holding the prompt (text or chat messages); a dotted path reaches into "
+        "nested columns."
+    )
+    answer_column: str = Field(
+        "answer", description="Column holding the reference answer for verifiers; a dotted path reaches into "
+        "nested columns (verl's `reward_model.ground_truth`)."
+    )
+    invalid_rows: Literal["error", "drop"] = Field(
+        "error", description="Rows with an empty prompt, or no reference answer when a verifier needs one: stop "
+        "with their count and row numbers (error), or drop them and log how many (drop)."
+    )
+    overlong_prompts: Literal["error", "drop", "truncate"] = Field(
+        "error", description="Prompts longer than rollout.max_prompt_tokens once the template is applied: stop "
+        "(error), drop them, or keep their last tokens (truncate, from the left); counts are logged."
+    )
+    drop_test_overlap: bool = Field(
+        False, description="Drop test prompts that also occur in train (after normalising whitespace); either way "
+        "their count is reported."
+    )
     prompt_format: str | None = Field(
         None, description="Build the prompt from columns instead, e.g. 'Using the numbers {nums}, make {target}.'"
     )
@@ -128,7 +146,10 @@ class RolloutConfig(_Section):
     prompts_per_step: int = Field(16, ge=1, description="Prompts per training step.")
     temperature: float = Field(1.0, gt=0.0, description="Sampling temperature (1.0 in DeepSeek-R1).")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
-    max_prompt_tokens: int = Field(512, ge=1, description="Longer prompts are truncated from the left.")
+    max_prompt_tokens: int | None = Field(
+        None, ge=1, description="Longest prompt, in tokens after the template; default: the model's context minus "
+        "max_completion_tokens. data.overlong_prompts says what happens to longer ones."
+    )
     max_completion_tokens: int = Field(256, ge=1, description="Generation budget per sample.")
     min_completion_tokens: int = Field(
         0, ge=0, description="No EOS or stop before this many tokens (vLLM's min_tokens; both engines honour it)."
@@ -186,6 +207,9 @@ class RewardsConfig(_Section):
         "default: the first."
     )
     num_workers: int = Field(1, ge=1, description="Ray reward actors; completions are sharded across them.")
+    warn_after_steps: int = Field(
+        10, ge=0, description="Warn (once) when no sample has earned the correctness reward for this many steps; 0: never."
+    )
     gpus_per_worker: float = Field(
         0.0, ge=0.0, le=1.0, description="GPU share of each reward actor (a `reward_model` verifier runs on it); on "
         "a single GPU it is taken from the learner's share."

@@ -98,6 +98,27 @@ def _read_datasets(spec: DatasetConfig, key: str) -> list[Row]:
     return [dict(row) for row in loaded]
 
 
+def column(row: Row, path: str) -> Any:
+    """row[path], where a dotted path reaches into nested columns: `reward_model.ground_truth`.
+    A top-level column whose name itself holds dots wins. Missing: KeyError."""
+    if path in row:
+        return row[path]
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(path)
+        value = value[part]
+    return value
+
+
+def has_column(row: Row, path: str) -> bool:
+    try:
+        column(row, path)
+    except KeyError:
+        return False
+    return True
+
+
 def map_columns(rows: list[Row], config: DataConfig, key: str) -> list[Row]:
     """Rename the configured prompt/answer columns to `prompt` / `answer`; keep every other column."""
     if not rows:
@@ -110,7 +131,7 @@ def map_columns(rows: list[Row], config: DataConfig, key: str) -> list[Row]:
                 f"data.prompt_format = {config.prompt_format!r}: cannot fill it from the columns of {key} "
                 f"({sorted(rows[0])}): {type(err).__name__}: {err}"
             ) from None
-    missing = [c for c in (config.prompt_column,) if c not in rows[0]]
+    missing = [c for c in (config.prompt_column,) if not has_column(rows[0], c)]
     if missing:
         raise DataError(
             f"data.prompt_column = {config.prompt_column!r} is not a column of {key} (columns: "
@@ -119,9 +140,9 @@ def map_columns(rows: list[Row], config: DataConfig, key: str) -> list[Row]:
     mapped = []
     for row in rows:
         new = dict(row)
-        new["prompt"] = row[config.prompt_column]
-        if config.answer_column in row:
-            new["answer"] = row[config.answer_column]
+        new["prompt"] = column(row, config.prompt_column)
+        if has_column(row, config.answer_column):
+            new["answer"] = column(row, config.answer_column)
         mapped.append(new)
     return mapped
 

@@ -23,8 +23,9 @@ from grpo.config import Recipe, RecipeError
 from grpo.data import render_prompt
 from grpo.evaluate import correctness_label
 from grpo.filters import Candidate, Selection, difficulty_bucket, select
+from grpo.lock import RunLock
 from grpo.logging import RunLogger
-from grpo.model_source import load_checked_tokenizer
+from grpo.model_source import prepare
 from grpo.rollout.base import SamplingParams
 from grpo.rollout.collect import ScoredRollouts, generate_and_score
 from grpo.trainer import load_data, prepare_run_dir
@@ -55,10 +56,15 @@ def accept_labels(recipe: Recipe) -> list[str]:
 
 def run_generate(recipe: Recipe, *, resume: bool = False, label: str = "", source: str = "") -> GenerateSummary:
     """Setup (prompts, engine actors), sample and filter chunk by chunk, then write the dataset."""
+    with RunLock(recipe.run_dir):
+        return _run_generate(recipe, resume=resume, label=label, source=source)
+
+
+def _run_generate(recipe: Recipe, *, resume: bool, label: str, source: str) -> GenerateSummary:
     started = time.time()
     accept = accept_labels(recipe)
-    tokenizer = load_checked_tokenizer(recipe)
-    rows = load_data(recipe)[0][: recipe.generate.num_prompts]
+    recipe, tokenizer = prepare(recipe)
+    rows = load_data(recipe, tokenizer)[0][: recipe.generate.num_prompts]
     run_dir = prepare_run_dir(recipe, resume)
     chunks_dir = run_dir / CHUNKS
     chunks_dir.mkdir(exist_ok=True)

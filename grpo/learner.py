@@ -87,6 +87,7 @@ class Learner:
         else:
             self.optimizer = schedulable = torch.optim.AdamW(trainable, **options)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(schedulable, lambda step: lr_factor(step, t))
+        self.skipped = 0  # updates skipped in the current step for a non-finite gradient
         self.engine = None
         if recipe.rollout.colocate:
             from grpo.rollout.factory import build_engine
@@ -217,10 +218,15 @@ class Learner:
         stats: dict[str, list[float]] = {}
         losses: list[float] = []  # micro-batch losses; those of one minibatch sum to its loss
         self.model.train()
+        self.skipped = 0
         for epoch, rows in self._minibatches(len(batch), minibatch, step, on_policy):
             losses += self._update(batch, rows, old_logprobs, epoch == 0, stats)
+        updates = trainer.epochs_per_step * (len(batch) // minibatch)
         metrics = {f"train/{name}": value for name, value in _weighted_means(stats).items()}
-        metrics["train/loss"] = sum(losses) / (trainer.epochs_per_step * (len(batch) // minibatch))
+        metrics["train/loss"] = sum(losses) / updates
+        if self.skipped:  # the driver warns, and stops after several steps in a row
+            metrics["train/skipped_updates"] = float(self.skipped)
+            metrics["train/all_skipped"] = float(self.skipped == updates)
         metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
         if old_logprobs is not None:
             gap = (old_logprobs - batch.sampler_logprobs).abs() * batch.completion_mask
@@ -277,6 +283,11 @@ class Learner:
             for part in self._microbatches(batch, rows)
         ]
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)
+        if not torch.isfinite(grad_norm):
+            # a NaN/inf loss or gradient: skip this update rather than write NaN into the weights
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped += 1
+            return losses
         _accumulate(stats, "grad_norm", float(grad_norm), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -307,6 +318,9 @@ class Learner:
     def save(self, directory: str) -> None:
         """`model/`: a full Hugging Face checkpoint (LoRA merged in) anyone can load; `adapter/`: the
         LoRA adapter alone, which resume restores; `learner_state.pt`: optimizer, schedule, RNG."""
+        bad = next((name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()), None)
+        if bad is not None:
+            raise ValueError(f"refusing to save non-finite weights (parameter {bad} holds NaN or inf)")
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         base = unwrap(self.model)

@@ -177,6 +177,47 @@ def required_texts(recipe: Recipe, tokenizer: Any) -> dict[str, str]:
     return texts
 
 
+def model_context(recipe: Recipe) -> int | None:
+    """The model's context in tokens (config's max_position_embeddings), None when unknown."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(recipe.model.path, trust_remote_code=recipe.model.trust_remote_code)
+    except (OSError, ValueError):
+        return None
+    value = getattr(config, "max_position_embeddings", None) or getattr(config, "max_sequence_length", None)
+    return int(value) if value else None
+
+
+def with_prompt_limit(recipe: Recipe, key: str = "") -> Recipe:
+    """rollout.max_prompt_tokens resolved (default: context - max_completion_tokens) and checked
+    against the model's context before any data is read."""
+    r = recipe.rollout
+    context = model_context(recipe)
+    if context is None:
+        return recipe if r.max_prompt_tokens is not None else recipe.model_copy(
+            update={"rollout": r.model_copy(update={"max_prompt_tokens": 512})})
+    if r.max_completion_tokens >= context:
+        raise RecipeError(f"{key}rollout.max_completion_tokens = {r.max_completion_tokens}: the model's context is "
+                          f"{context} tokens (max_position_embeddings), which must also hold the prompt; lower it")
+    if r.max_prompt_tokens is None:
+        return recipe.model_copy(update={"rollout": r.model_copy(update={"max_prompt_tokens": context - r.max_completion_tokens})})
+    if r.max_prompt_tokens + r.max_completion_tokens > context:
+        raise RecipeError(
+            f"{key}rollout.max_prompt_tokens + rollout.max_completion_tokens = {r.max_prompt_tokens} + "
+            f"{r.max_completion_tokens} exceeds the model's context of {context} tokens (max_position_embeddings); "
+            "lower one of them"
+        )
+    return recipe
+
+
+def prepare(recipe: Recipe, key: str = "model") -> tuple[Recipe, Any]:
+    """The recipe with its prompt limit resolved, and its checked tokenizer: what every command
+    runs first, so a bad model costs one line before any data or actor."""
+    tokenizer = load_checked_tokenizer(recipe, key)
+    return with_prompt_limit(recipe, key.removesuffix("model")), tokenizer
+
+
 def load_checked_tokenizer(recipe: Recipe, key: str = "model") -> Any:
     """The recipe's tokenizer, once the model is known to be reachable and the tokenizer to cover
     the template; every failure is one RecipeError line naming the key and the fix."""

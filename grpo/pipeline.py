@@ -28,14 +28,16 @@ def read_state(run_dir: Path, name: str) -> dict[str, Any]:
 
 def run_pipeline(pipeline: Pipeline, *, resume: bool = False, only: str | None = None) -> dict[str, Any]:
     """Run every stage not yet completed (or just `only`); returns the summary."""
+    from grpo.lock import RunLock
+
     run_dir = pipeline.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_pipeline(pipeline))
-    selected = [pipeline.stage(only)] if only else pipeline.stages
-    preflight([s for s in selected if read_state(run_dir, s.name)["status"] != "completed"])
-    for stage in selected:
-        _run_stage(pipeline, stage, resume)
-    return write_summary(pipeline)
+    with RunLock(run_dir):
+        (run_dir / "config.yaml").write_text(dump_pipeline(pipeline))
+        selected = [pipeline.stage(only)] if only else pipeline.stages
+        preflight([s for s in selected if read_state(run_dir, s.name)["status"] != "completed"])
+        for stage in selected:
+            _run_stage(pipeline, stage, resume)
+        return write_summary(pipeline)
 
 
 def preflight(stages: list[Stage]) -> None:

@@ -23,8 +23,9 @@ from grpo.cluster import init_ray, shutdown, start_actors
 from grpo.config import Recipe
 from grpo.data import DataError, render_prompt
 from grpo.evaluate import evaluate
+from grpo.lock import RunLock
 from grpo.logging import RunLogger, read_metrics
-from grpo.model_source import load_checked_tokenizer
+from grpo.model_source import prepare
 from grpo.rollout.base import Completion
 from grpo.trainer import RunSummary, load_data, prepare_run_dir, restore, save_checkpoint
 
@@ -101,10 +102,15 @@ def sft_batch(examples: list[Example], pad_id: int) -> RolloutBatch:
 
 def train_sft(recipe: Recipe, *, resume: bool = False, label: str = "") -> RunSummary:
     """Setup (data, plan, actors), train (one learner step per planned batch, periodic eval and
-    checkpoints), cleanup; the same run folder layout as a GRPO run."""
+    checkpoints), cleanup; the same run folder layout as a GRPO run, held by one process."""
+    with RunLock(recipe.run_dir):
+        return _train_sft(recipe, resume=resume, label=label)
+
+
+def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
     started = time.time()
-    tokenizer = load_checked_tokenizer(recipe)
-    train_rows, test_rows = load_data(recipe)
+    recipe, tokenizer = prepare(recipe)
+    train_rows, test_rows = load_data(recipe, tokenizer)
     examples, dropped = encode_examples(train_rows, recipe, tokenizer)
     if not examples:
         raise DataError(f"data.train: all {len(train_rows)} SFT examples exceed sft.max_tokens; raise it or shorten them")

@@ -6,6 +6,8 @@ Read `train()` top to bottom; every phase is a call to a named function elsewher
 from __future__ import annotations
 
 import time
+import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +15,16 @@ from typing import Any
 import ray
 import torch
 
-from grpo import algorithms, checkpoint
+from grpo import algorithms, checkpoint, inputs
 from grpo.batch import RolloutBatch, build_batch
 from grpo.cluster import Actors, init_ray, shutdown, start_actors
 from grpo.config import Recipe, RecipeError, dump_recipe
-from grpo.data import PromptSampler, load_rows, map_columns, render_prompt
+from grpo.data import DataError, PromptSampler, load_rows, map_columns, render_prompt
 from grpo.evaluate import correctness_label, evaluate
+from grpo.lock import RunLock
+from grpo.watch import RunWatch
 from grpo.logging import RunLogger, read_metrics
-from grpo.model_source import load_checked_tokenizer
+from grpo.model_source import prepare
 from grpo.rollout.base import SamplingParams
 from grpo.rollout.collect import ScoredRollouts, generate_and_score
 from rewards.combine import verifier_means
@@ -36,11 +40,19 @@ class RunSummary:
     seconds: float
 
 
-def train(recipe: Recipe, *, resume: bool = False, label: str = "") -> RunSummary:
+def train(recipe: Recipe, *, resume: bool = False, label: str = "", resume_from: int | None = None) -> RunSummary:
+    """Run a GRPO recipe end to end; the run folder is held (grpo/lock.py) for the whole run.
+    resume: continue from the newest intact checkpoint, or from step `resume_from`."""
+    with RunLock(recipe.run_dir):
+        with errors_logged(recipe.run_dir):
+            return _train(recipe, resume=resume or resume_from is not None, label=label, resume_from=resume_from)
+
+
+def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None = None) -> RunSummary:
     started = time.time()
-    tokenizer = load_checked_tokenizer(recipe)
+    recipe, tokenizer = prepare(recipe)
     run_dir = prepare_run_dir(recipe, resume)
-    train_rows, test_rows = load_data(recipe)
+    train_rows, test_rows = load_data(recipe, tokenizer)
     sampler = PromptSampler(train_rows, recipe.rollout.prompts_per_step, recipe.seed, recipe.data.shuffle)
     test_prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
 
@@ -51,13 +63,14 @@ def train(recipe: Recipe, *, resume: bool = False, label: str = "") -> RunSummar
     try:
         actors = start_actors(recipe)
         pad_id = ray.get(actors.learner.pad_token_id.remote())
-        start_step = restore(recipe, actors, run_dir, logger) if resume else 0
+        start_step = restore(recipe, actors, run_dir, logger, resume_from) if resume else 0
         first_eval: dict[str, float] = {}
         if test_rows and recipe.eval.at_start and start_step == 0:
             first_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
             logger.log(0, first_eval)
 
         last_eval: dict[str, float] = {}
+        watch = RunWatch(recipe.rewards.warn_after_steps, correctness_label(recipe))
         for step in range(start_step, recipe.trainer.steps):
             step_started = time.time()
             rollout, timings = collect_rollouts(recipe, actors, sampler, tokenizer, step)
@@ -71,6 +84,7 @@ def train(recipe: Recipe, *, resume: bool = False, label: str = "") -> RunSummar
             timings["time/step"] = time.time() - step_started
             metrics = {**rollout_metrics(recipe, rollout), **batch_metrics, **train_metrics, **timings}
             logger.log(step + 1, metrics)
+            watch.after_step(step + 1, metrics)
             logger.write_samples(step + 1, trace_records(rollout, recipe.logging.samples_per_step))
             done = step + 1
             if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < recipe.trainer.steps:
@@ -109,22 +123,70 @@ def prepare_run_dir(recipe: Recipe, resume: bool) -> Path:
     return run_dir
 
 
+@contextmanager
+def errors_logged(run_dir: Path):
+    """The full traceback of whatever stops a run goes to run_dir/error.log; the console gets the
+    one-line message (a RecipeError's is enough to act on)."""
+    try:
+        yield
+    except BaseException as err:
+        if not isinstance(err, KeyboardInterrupt):
+            with open(run_dir / "error.log", "a") as log:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}\n")
+        raise
+
+
 def has_results(run_dir: Path) -> bool:
     """Whether a run already wrote into `run_dir` (metrics or checkpoints): then only --resume may."""
     return (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists()
 
 
-def load_data(recipe: Recipe) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    train_rows = map_columns(load_rows(recipe.data.train, "data.train"), recipe.data, "data.train")
-    test_rows: list[dict[str, Any]] = []
-    if recipe.data.test is not None:
-        test_rows = map_columns(load_rows(recipe.data.test, "data.test"), recipe.data, "data.test")
-    return train_rows, test_rows
+def load_data(recipe: Recipe, tokenizer: Any = None, *, quiet: bool = False,
+              reports: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Train and test rows, checked (grpo/inputs.py): the columns every verifier needs, rows that can
+    never earn reward, and, given the tokenizer, prompt lengths against rollout.max_prompt_tokens.
+    What was dropped is printed (and returned in `reports`); test prompts also in train are counted."""
+    needs = inputs.verifier_needs(recipe)
+    splits: dict[str, list[dict[str, Any]]] = {}
+    reports = {} if reports is None else reports
+    for split in ("train", "test"):
+        spec = getattr(recipe.data, split)
+        if spec is None:
+            splits[split] = []
+            continue
+        key = f"data.{split}"
+        report = reports[split] = inputs.SplitReport()
+        rows = map_columns(load_rows(spec, key), recipe.data, key)
+        inputs.check_columns(rows, recipe, needs, key)
+        rows = inputs.drop_invalid(rows, recipe, needs, key, report)
+        if tokenizer is not None:
+            rows = inputs.apply_length_limit(rows, recipe, tokenizer, key, report)
+        report.rows = len(rows)
+        if not rows:
+            raise DataError(f"{key}: no rows left after the checks ({report.dropped}); see the lines above")
+        splits[split] = rows
+    shared = inputs.overlapping(splits["train"], splits["test"])
+    reports["overlap"] = len(shared)
+    if shared and recipe.data.drop_test_overlap:
+        gone = set(shared)
+        splits["test"] = [row for i, row in enumerate(splits["test"]) if i not in gone]
+        reports["test"].dropped["also in train"] = len(shared)
+        reports["test"].rows = len(splits["test"])
+    if not quiet:
+        for split in ("train", "test"):
+            if split in reports and (reports[split].dropped or reports[split].truncated):
+                for line in reports[split].lines(f"data.{split}"):
+                    print(line, flush=True)
+        if shared:
+            print(f"warning: {len(shared)} test prompts also occur in data.train"
+                  + ("; dropped from the test split" if recipe.data.drop_test_overlap else
+                     "; set data.drop_test_overlap=true to evaluate without them"), flush=True)
+    return splits["train"], splits["test"]
 
 
-def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger) -> int:
-    """Load the latest complete checkpoint; returns the number of steps it had completed."""
-    latest = checkpoint.latest(run_dir)
+def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger, step: int | None = None) -> int:
+    """Load the newest intact checkpoint (or that of `step`); returns the steps it had completed."""
+    latest = checkpoint.choose(run_dir, step)
     if latest is None:
         logger.truncate_after(0)
         return 0

@@ -61,16 +61,47 @@ class VerifierError(ValueError):
 BatchedVerifier = Callable[[list[Sample]], list[VerifierResult]]
 
 _SHAPE_ATTR = "__grpo_verifier_shape__"
+_NEEDS_ATTR = "__grpo_verifier_needs__"
+# what a verifier reads from each row: a column name ("answer" is the reference answer of
+# data.answer_column), or a tuple of alternatives of which one must be present
+Need = str | tuple[str, ...]
+TRL_RESERVED = ("prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric")
 
 
-def verifier(fn: Callable[..., Any] | None = None, *, batched: bool = False) -> Any:
-    """Mark a function as batched (``@verifier(batched=True)``) or per sample (the default)."""
+def verifier(fn: Callable[..., Any] | None = None, *, batched: bool = False,
+             needs: tuple[Need, ...] | Callable[[dict[str, Any]], tuple[Need, ...]] | None = None) -> Any:
+    """Mark a function as batched (``@verifier(batched=True)``) or per sample (the default), and
+    declare the dataset columns it needs (``needs=("answer",)``, or a function of its kwargs), so a
+    dataset without them is refused before training instead of scoring 0 on every sample."""
 
     def mark(target: Callable[..., Any]) -> Callable[..., Any]:
         setattr(target, _SHAPE_ATTR, "batched" if batched else "sample")
+        if needs is not None:
+            setattr(target, _NEEDS_ATTR, needs)
         return target
 
     return mark(fn) if fn is not None else mark
+
+
+def required_columns(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Need, ...]:
+    """The columns a verifier reads: declared with `needs` (or a `needs` attribute), else, for a
+    TRL-style function, its parameters without defaults (as TRL passes columns by name)."""
+    declared = getattr(fn, _NEEDS_ATTR, None)
+    if declared is None and not inspect.isfunction(fn):
+        declared = getattr(fn, "needs", None)
+    if declared is not None:
+        return tuple(declared(kwargs) if callable(declared) else declared)
+    if shape_of(fn) != "trl":
+        return ()
+    try:
+        parameters = inspect.signature(fn.__call__ if inspect.isclass(fn) else fn).parameters
+    except (TypeError, ValueError):
+        return ()
+    return tuple(
+        name for name, p in parameters.items()
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and name not in TRL_RESERVED and name not in ("self",) and name not in kwargs
+    )
 
 
 def shape_of(fn: Callable[..., Any]) -> str:

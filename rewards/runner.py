@@ -12,6 +12,7 @@ that sample alone; batched and TRL-style verifiers get one timeout for the whole
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
@@ -111,7 +112,13 @@ class VerifierRunner:
         for group in groups:
             status, payload = self._call(index, group, timeout)
             if status == "ok":
-                results.extend(payload)
+                for result in payload:
+                    if result.value is not None and not math.isfinite(result.value):
+                        # a NaN or an infinity is the verifier's failure on this sample, never a reward
+                        failures += 1
+                        first_error = first_error or f"returned a non-finite score ({result.value})"
+                        result = VerifierResult(fallback, {**result.details, "error": f"non-finite score {result.value}"})
+                    results.append(result)
                 continue
             failures += len(group)
             first_error = first_error or payload

@@ -7,6 +7,8 @@ from grpo.cli import main
 from tests.conftest import ROOT, TINY_BASE
 
 SAMPLES = ROOT / "tests" / "data" / "hub_samples"
+# the stand-in reads 512 positions; the real bases' budgets would not fit it (a recipe error)
+FITS_THE_STAND_IN = ["rollout.max_prompt_tokens=256", "rollout.max_completion_tokens=128"]
 # the stand-in completion answers with the reference: right for math, not an expression for countdown
 CASES = {
     "r1-zero-countdown.yaml": ("countdown.jsonl", "countdown.jsonl", "0.0"),
@@ -19,7 +21,7 @@ CASES = {
 def test_real_model_recipe_dry_run(recipe, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     train, test, expected = CASES[recipe]
-    code = main(["train", f"recipes/{recipe}", "--dry-run", f"model.path={TINY_BASE}",
+    code = main(["train", f"recipes/{recipe}", "--dry-run", f"model.path={TINY_BASE}", *FITS_THE_STAND_IN,
                  f"data.train={{path: {SAMPLES / train}}}", f"data.test={{path: {SAMPLES / test}}}"])
     out = capsys.readouterr()
     assert code == 0, out.err
@@ -30,6 +32,6 @@ def test_real_model_recipe_dry_run(recipe, capsys, monkeypatch):
 
 def test_math_recipe_answer_column_names_the_gold_answer(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    main(["train", "recipes/r1-zero-math.yaml", "--dry-run", f"model.path={TINY_BASE}",
+    main(["train", "recipes/r1-zero-math.yaml", "--dry-run", f"model.path={TINY_BASE}", *FITS_THE_STAND_IN,
           f"data.train={{path: {SAMPLES / 'math_train.jsonl'}}}", "data.test=null"])
     assert "verifier math: 1.0" in capsys.readouterr().out

@@ -86,3 +86,19 @@ def test_math_blowup_is_cut_by_the_runner_first():
     assert time.monotonic() - started < 12
     assert [r.value for r in outcome.results] == [0.0, 1.0]
     runner.close()
+
+
+def test_a_non_finite_score_is_that_samples_failure_and_gets_the_fallback():
+    runner = VerifierRunner([spec("nan_on_seven")])
+    outcome = runner.score(0, [Sample("p", "1"), Sample("p", "7"), Sample("p", "5"), Sample("p", "2")])
+    assert [r.value for r in outcome.results] == [1.0, -0.5, -0.5, 1.0]
+    assert outcome.failures == 2 and "non-finite score" in outcome.first_error
+    assert outcome.results[1].details["error"] == "non-finite score nan"
+    runner.close()
+
+
+def test_a_string_score_is_a_failure_with_the_message():
+    runner = VerifierRunner([spec("returns_a_string")])
+    outcome = runner.score(0, SAMPLES)
+    assert outcome.failures == 3 and "returned str; return a float, None or VerifierResult" in outcome.first_error
+    runner.close()

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grpo.cluster import Actors
+from grpo.config import RecipeError
 from grpo.rollout.base import Completion, SamplingParams
 from rewards.base import Sample, VerifierResult
 from rewards.combine import Scores, combine
 
 
-class RewardError(RuntimeError):
+class RewardError(RecipeError):
     """Every sample of a step failed in one verifier: a misconfiguration, not bad luck."""
 
 

@@ -44,7 +44,7 @@ def build_transformers_engine(recipe: Recipe, tokenizer: Any, *, model: nn.Modul
 class TransformersEngine:
     """Generates with `model` (shared with a colocated trainer, or owned by a rollout actor)."""
 
-    def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int = 512, batch_size: int = 256,
+    def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int | None = None, batch_size: int = 256,
                  compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64,
                  compact: bool = True):
         self.model = model
@@ -92,7 +92,7 @@ class TransformersEngine:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         if self.tokenizer.bos_token_id is not None and getattr(self.tokenizer, "add_bos_token", False):
             ids = [self.tokenizer.bos_token_id] + ids
-        return ids[-self.max_prompt_tokens :]
+        return ids[-self.max_prompt_tokens :] if self.max_prompt_tokens else ids
 
     def _decode(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache_position: torch.Tensor,
                 attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:

@@ -46,7 +46,7 @@ def build_vllm_engine(recipe: "Recipe", tokenizer: Any, *, model: torch.nn.Modul
         source = lambda: engine_weights(model, merge_lora=not lora.enabled)  # noqa: E731
     return VLLMEngine(
         recipe.model.path, tokenizer, tokenizer_path=recipe.model.tokenizer, dtype=str(dtype).removeprefix("torch."),
-        max_prompt_tokens=r.max_prompt_tokens, max_completion_tokens=r.max_completion_tokens,
+        max_prompt_tokens=r.max_prompt_tokens or 10**9, max_completion_tokens=r.max_completion_tokens,
         gpu_memory_utilization=r.vllm.gpu_memory_utilization, enforce_eager=not r.compile,
         sleep=colocated and r.vllm.sleep, seed=recipe.seed, lora_rank=lora.r if lora.enabled else 0,
         weight_source=source, worker_extension=None if colocated else VLLM_WORKER_EXTENSION,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from rewards.base import Sample, VerifierResult
+from rewards.base import Sample, VerifierResult, verifier
 from rewards.extract import final_answer
 from rewards.registry import register
 
@@ -22,6 +22,7 @@ def _as_number(text: str) -> Fraction | None:
 
 
 @register("answer")
+@verifier(needs=("answer",))
 def answer_reward(sample: Sample, sources: tuple[str, ...] | list[str] = ("answer_tag",)) -> VerifierResult:
     """1.0 when the extracted answer equals `sample.answer`, else 0.0 (no answer found: 0.0)."""
     extracted, source = final_answer(sample.completion, tuple(sources))

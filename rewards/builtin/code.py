@@ -64,7 +64,7 @@ def suite_for(sample: Sample) -> Any:
 
 
 @register("code")
-@verifier(batched=True)
+@verifier(batched=True, needs=(("tests", "test", "test_list", "input_output"),))
 class CodeVerifier:
     """1.0 when every test passes (mode='all') or the share of tests passed (mode='fraction')."""
 

@@ -10,7 +10,7 @@ import ast
 from collections import Counter
 from fractions import Fraction
 
-from rewards.base import Sample, VerifierResult
+from rewards.base import Sample, VerifierResult, verifier
 from rewards.extract import answer_tag
 from rewards.registry import register
 
@@ -49,6 +49,7 @@ def evaluate_expression(text: str) -> tuple[Fraction, list[int]]:
 
 
 @register("countdown")
+@verifier(needs=lambda kwargs: (kwargs.get("numbers_column", "numbers"), (kwargs.get("target_column", "target"), "answer")))
 def countdown_reward(sample: Sample, numbers_column: str = "numbers", target_column: str = "target") -> VerifierResult:
     """1.0 when <answer> holds an expression over exactly the given numbers equal to the target.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 
-from rewards.base import Sample, VerifierResult
+from rewards.base import Sample, VerifierResult, verifier
 from rewards.extract import boxed, final_answer
 from rewards.registry import register
 
@@ -80,6 +80,7 @@ def equivalent(gold: str, predicted: str, *, timeout_seconds: int = 5) -> tuple[
 
 
 @register("math")
+@verifier(needs=("answer",))
 def math_reward(
     sample: Sample,
     sources: tuple[str, ...] | list[str] = ("answer_tag", "boxed", "answer_is"),

@@ -43,3 +43,21 @@ def sleeps_sometimes(sample):
     if len(sample.completion) % 3 == 0:
         time.sleep(3600)
     return 1.0
+
+
+def nan_on_seven(sample):
+    """NaN for completions containing a 7, -inf for those containing a 5 (a third of digits-ish)."""
+    if "7" in sample.completion:
+        return float("nan")
+    if "5" in sample.completion:
+        return float("-inf")
+    return 1.0
+
+
+def nan_on_a_third(sample):
+    """A plugin bug that scores NaN on roughly a third of the samples (by the completion's hash)."""
+    return float("nan") if sum(map(ord, sample.completion)) % 3 == 0 else 1.0
+
+
+def returns_a_string(sample):
+    return "high"

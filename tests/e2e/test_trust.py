@@ -1,0 +1,89 @@
+"""Run folders that meet real accidents: two launches into one folder at once, a damaged newest
+checkpoint, a verifier plugin that returns NaN on a third of the samples."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from grpo.logging import read_metrics
+from tests.conftest import ROOT, TINY_BASE
+
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+HOSTILE = ROOT / "tests" / "data" / "hostile_verifiers.py"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def cli(tmp_path, name, *extra):
+    return [sys.executable, "-m", "grpo.cli", "train", str(QUICKSTART), f"output_dir={tmp_path}", f"name={name}",
+            f"model.path={TINY_BASE}", "rollout.prompts_per_step=4", "rollout.group_size=4", "trainer.steps=4",
+            "eval.num_prompts=8", "eval.every_steps=0", "checkpoint.every_steps=1", "logging.progress=false",
+            "trainer.threads=1", *extra]
+
+
+@pytest.mark.slow
+def test_two_launches_into_one_folder_train_once(tmp_path):
+    first = subprocess.Popen(cli(tmp_path, "twice"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(cli(tmp_path, "twice"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outcomes = sorted([(p.wait(timeout=600), p.communicate()) for p in (first, second)], key=lambda x: x[0])
+    (ok, _), (refused, (_, err)) = outcomes
+    assert ok == 0 and refused == 2
+    assert "error: run folder" in err and "is in use by pid" in err and "Traceback" not in err
+    steps = [m["step"] for m in read_metrics(tmp_path / "twice") if "reward/mean" in m]
+    assert steps == [1, 2, 3, 4]  # each step once
+
+
+@pytest.mark.slow
+def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_path):
+    run = tmp_path / "damaged"
+    subprocess.run(cli(tmp_path, "damaged", "trainer.steps=3"), env=ENV, cwd=ROOT, check=True, capture_output=True)
+    newest = run / "checkpoints" / "step_000003"
+    state = newest / "learner_state.pt"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # as a full disk or a bad copy leaves it
+    done = subprocess.run(cli(tmp_path, "damaged", "trainer.steps=5", "--resume"), env=ENV, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "checkpoint step_000003 is damaged (learner_state.pt is" in done.stderr
+    assert "resumed from" in done.stdout and "step_000002 (step 2)" in done.stdout
+    assert (run / "checkpoints" / "step_000003.damaged" / "learner_state.pt").exists()
+    steps = [m["step"] for m in read_metrics(run) if "reward/mean" in m]
+    assert steps == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_a_plugin_scoring_nan_on_a_third_of_samples(tmp_path):
+    verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{HOSTILE}:nan_on_a_third', weight: 0.5, fallback: 0.0}}]"
+    done = subprocess.run(cli(tmp_path, "nan", "trainer.steps=3", verifiers, "rewards.correctness=answer"),
+                          env=ENV, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = [m for m in read_metrics(tmp_path / "nan") if "reward/mean" in m]
+    assert len(metrics) == 3
+    for m in metrics:
+        assert m["reward/mean"] is not None and math.isfinite(m["reward/mean"])  # NaN would be logged as null
+        assert math.isfinite(m["advantage/abs_mean"]) and math.isfinite(m["train/loss"])
+        assert 0 < m["reward/nan_on_a_third/failures"] < 16
+    assert "non-finite score" in done.stdout + done.stderr
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / "nan" / "checkpoints" / "step_000003" / "model" / "model.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values())
+
+
+@pytest.mark.slow
+def test_a_verifier_failing_everywhere_stops_in_one_line_with_the_traceback_in_the_log(tmp_path):
+    verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{HOSTILE}:returns_a_string'}}]"
+    done = subprocess.run(cli(tmp_path, "broken", verifiers, "rewards.correctness=answer"), env=ENV, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "verifier 'returns_a_string' failed on all" in error[0]
+    assert "returned str" in error[0] and "Traceback" not in done.stderr
+    assert "Traceback" in (tmp_path / "broken" / "error.log").read_text()
+    assert not (tmp_path / "broken" / "checkpoints").exists()
