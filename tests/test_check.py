@@ -3,11 +3,10 @@ with one passes; deliberately corrupted answers are found by the reference check
 
 import json
 
-import pytest
 import yaml
 
 from grpo.cli import main
-from tests.conftest import ROOT, TINY_BASE, minimal_recipe
+from tests.conftest import ROOT, minimal_recipe
 
 FORMAT = " <think> {solution} </think> <answer> {answer} </answer>"
 

@@ -3,12 +3,10 @@ checkpoint, a verifier plugin that returns NaN on a third of the samples."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
