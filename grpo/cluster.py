@@ -10,16 +10,69 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from grpo.config import Recipe
+from grpo.config import Recipe, RecipeError
+
+
+class LearnerFailed(RecipeError):
+    """A learner rank died or failed; the group is stopped so no rank waits forever in a collective."""
+
+
+class LearnerGroup:
+    """The learner ranks seen from the driver. Collective methods (train_step, save, ...) go to every
+    rank with the same arguments; rank 0's answer is the group's (the others reduce into it), so
+    the driver talks to one learner whatever the world size. A failing rank stops the whole group
+    at once instead of leaving the others blocked in a collective."""
+
+    def __init__(self, handles: list[Any]):
+        self.handles = handles
+
+    def refs(self, method: str, *args: Any) -> list[Any]:
+        import ray
+
+        shared = [ray.put(arg) if len(self.handles) > 1 and not isinstance(arg, (int, float, str, type(None))) else arg
+                  for arg in args]  # a batch goes into the object store once, not once per rank
+        return [getattr(handle, method).remote(*shared) for handle in self.handles]
+
+    def call(self, method: str, *args: Any) -> Any:
+        return self.wait(self.refs(method, *args))[0]
+
+    def wait(self, refs: list[Any]) -> list[Any]:
+        import ray
+
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                ray.get(done[0])
+            except ray.exceptions.RayActorError as err:
+                rank = refs.index(done[0])
+                self.stop()
+                raise LearnerFailed(
+                    f"learner rank {rank} died ({_first_line(err)}); the run stops here: `grpo train ... --resume` "
+                    "continues from the last checkpoint"
+                ) from None
+            except Exception:
+                if len(self.handles) > 1:
+                    self.stop()  # the other ranks may be waiting for this one in a collective
+                raise
+        return ray.get(refs)
+
+    def stop(self) -> None:
+        import ray
+
+        for handle in self.handles:
+            ray.kill(handle, no_restart=True)
 
 
 @dataclass
 class Actors:
-    learner: Any
+    learner: Any  # rank 0: generation (colocated), tokenizer queries
     rollouts: list[Any]  # empty when colocated: the learner generates
     rewards: list[Any]
     engine: str = "transformers"  # the concrete engine (`auto` resolved where the run happens)
     sync_plan: list[Any] | None = None  # separate vLLM workers: the NCCL bucket plan, set on first sync
+    learners: LearnerGroup | None = None  # every rank: the collective calls
+    weights_version: int = 0  # syncs sent to the rollout workers (0: the checkpoint they loaded)
 
 
 def init_ray(recipe: Recipe) -> bool:
@@ -42,34 +95,94 @@ def init_ray(recipe: Recipe) -> bool:
 
 
 def start_actors(recipe: Recipe, *, with_learner: bool = True) -> Actors:
-    """The learner (with its colocated engine, or separate rollout workers) and the reward workers.
-    without a learner (a generate stage: sampling only) the rollout workers are the engines."""
+    """The learner group (rank 0 with its colocated engine, or separate rollout workers) and the
+    reward workers. Without a learner (a generate stage: sampling only) the rollout workers are
+    the engines. Rollout and reward workers are restarted by Ray if their process dies."""
     import ray
 
-    from grpo.learner import Learner
     from grpo.rollout.actor import RolloutWorker
+    from grpo.rollout.factory import with_concrete_engine
     from rewards.worker import RewardWorker
 
-    from grpo.rollout.factory import with_concrete_engine
-
     recipe = with_concrete_engine(recipe, _visible_gpus(recipe))
-    cores = recipe.trainer.threads or os.cpu_count() or 1
+    world = recipe.trainer.world_size if with_learner else 1
+    cores = recipe.trainer.threads or max(1, (os.cpu_count() or 1) // world)
     gpus = _gpu_share(recipe) if with_learner else _sampling_gpu_share(recipe)
-    learner = None
-    if with_learner:
-        learner = ray.remote(Learner).options(num_cpus=0, num_gpus=gpus["learner"]).remote(recipe, cores)
+    group = start_learners(recipe, gpus["learner"], cores) if with_learner else None
     rollouts = []
     if not recipe.rollout.colocate or not with_learner:
         workers = recipe.rollout.num_workers if not recipe.rollout.colocate else 1
         rollouts = [
-            ray.remote(RolloutWorker).options(num_cpus=0, num_gpus=gpus["rollout"]).remote(recipe, cores)
+            ray.remote(RolloutWorker).options(num_cpus=0, num_gpus=gpus["rollout"], max_restarts=3,
+                                              resources=recipe.cluster.rollout_resources or None).remote(recipe, cores)
             for _ in range(workers)
         ]
     specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
     reward_gpus = recipe.rewards.gpus_per_worker if _visible_gpus(recipe) else 0
-    rewards = [ray.remote(RewardWorker).options(num_cpus=0, num_gpus=reward_gpus).remote(specs)
+    # scoring is idempotent: a reward worker that dies is restarted and its call retried
+    rewards = [ray.remote(RewardWorker).options(num_cpus=0, num_gpus=reward_gpus, max_restarts=3,
+                                                max_task_retries=3).remote(specs)
                for _ in range(recipe.rewards.num_workers)]
-    return Actors(learner, rollouts, rewards, engine=recipe.rollout.engine)
+    actors = Actors(group.handles[0] if group else None, rollouts, rewards, engine=recipe.rollout.engine, learners=group)
+    if len(ray.nodes()) > 1:
+        print(placement(actors), flush=True)
+    return actors
+
+
+def placement(actors: Actors) -> str:
+    """Which node each learner rank and rollout worker runs on (Ray node ids, shortened)."""
+    import ray
+
+    parts = []
+    if actors.learners is not None:
+        nodes = ray.get([h.node_id.remote() for h in actors.learners.handles])
+        parts += [f"learner rank {rank} on node {node[:12]}" for rank, node in enumerate(nodes)]
+    nodes = ray.get([w.node_id.remote() for w in actors.rollouts])
+    parts += [f"rollout worker {index} on node {node[:12]}" for index, node in enumerate(nodes)]
+    return "placement: " + ", ".join(parts)
+
+
+def start_learners(recipe: Recipe, gpus: float, cores: int) -> LearnerGroup:
+    """`trainer.world_size` learner actors placed by one placement group (one bundle per rank, PACK:
+    on as few nodes as fit), then joined into a process group at rank 0's address."""
+    import random
+
+    import ray
+    from ray.util.placement_group import placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    from grpo.learner import Learner
+
+    world = recipe.trainer.world_size
+    custom = recipe.cluster.learner_resources
+    if world == 1:
+        handle = ray.remote(Learner).options(num_cpus=0, num_gpus=gpus, resources=custom or None).remote(recipe, cores)
+        return LearnerGroup([handle])
+    bundle = {"CPU": 0.01, **({"GPU": gpus} if gpus else {}), **custom}
+    group = placement_group([dict(bundle) for _ in range(world)], strategy="PACK")
+    try:
+        ray.get(group.ready(), timeout=120)
+    except Exception:
+        raise RecipeError(
+            f"trainer.world_size = {world}: Ray cannot place {world} learners of {bundle} each (cluster: "
+            f"{ray.cluster_resources()}); lower trainer.world_size or add nodes with those resources"
+        ) from None
+    handles = [
+        ray.remote(Learner).options(num_cpus=0.01, num_gpus=gpus, resources=custom or None,
+                                    scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=rank)
+                                    ).remote(recipe, cores, rank, world)
+        for rank in range(world)
+    ]
+    address = ray.get(handles[0].node_address.remote())
+    port = random.Random().randrange(20000, 40000)  # on rank 0's node, which the driver cannot probe
+    learners = LearnerGroup(handles)
+    learners.wait([handle.connect.remote(address, port) for handle in handles])
+    return learners
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(err).__name__
 
 
 def _gpu_share(recipe: Recipe) -> dict[str, float]:
@@ -79,13 +192,24 @@ def _gpu_share(recipe: Recipe) -> dict[str, float]:
     if not available:
         return {"learner": 0, "rollout": 0}
     reward_share = recipe.rewards.gpus_per_worker * recipe.rewards.num_workers
+    world = recipe.trainer.world_size
+    if world > 1:
+        if available < world:
+            raise RecipeError(f"trainer.world_size = {world} needs a GPU per learner rank, but Ray sees {available:g}")
+        if available >= world + recipe.rollout.num_workers:
+            return {"learner": 1.0, "rollout": 1.0}
+        if recipe.rollout.engine == "vllm":
+            raise RecipeError(f"trainer.world_size = {world} learners and {recipe.rollout.num_workers} vLLM workers need "
+                              f"{world + recipe.rollout.num_workers} GPUs, but Ray sees {available:g}")
+        # the transformers engine shares the learners' GPUs: a quarter of each for the workers
+        return {"learner": 0.75, "rollout": min(1.0, 0.25 * world / recipe.rollout.num_workers)}
     if recipe.rollout.colocate and available < 1 + reward_share:
         # one GPU for everything: the reward model takes its share from the learner's
         return {"learner": max(0.05, 1.0 - reward_share), "rollout": 0}
     if recipe.rollout.colocate or available >= 1 + recipe.rollout.num_workers + reward_share:
         return {"learner": 1, "rollout": 1}
     if recipe.rollout.engine == "vllm":
-        from grpo.config import RecipeError
+
 
         raise RecipeError(
             f"rollout.colocate = false with rollout.engine = vllm needs a GPU per rollout worker besides the "

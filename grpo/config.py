@@ -299,6 +299,14 @@ class TrainerConfig(_Section):
     logprob_chunk_tokens: int = Field(
         512, ge=1, description="Positions per LM-head chunk in log-prob computation (memory: chunk x vocab x 4 B)."
     )
+    world_size: int = Field(
+        1, ge=1, description="Learner processes (Ray actors, one per GPU) forming a torch.distributed group: the "
+        "model, gradients and optimizer state are sharded with FSDP2 (one fully_shard per decoder layer). More than 1 "
+        "needs rollout.colocate=false (rollout workers generate; the learners train)."
+    )
+    dist_timeout_s: int = Field(
+        600, ge=10, description="Seconds a learner rank waits in a collective before giving up (a dead peer)."
+    )
 
 
 class SFTConfig(_Section):
@@ -387,6 +395,13 @@ class ClusterConfig(_Section):
         None, description="Ray cluster to join ('auto', 'ray://host:10001'); unset: start a local one."
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (default: all).")
+    learner_resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources each learner rank needs: pins the learners to the nodes "
+        "started with them (`ray start --resources '{\"learner\": 8}'`)."
+    )
+    rollout_resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources each rollout worker needs: pins rollout workers to nodes."
+    )
 
 
 class Recipe(_Section):
@@ -456,6 +471,15 @@ class Recipe(_Section):
             raise _combination(
                 "rollout.engine", "vllm", "vLLM generates on GPUs only; use rollout.engine=transformers on CPU"
             )
+        if self.trainer.world_size > 1 and self.rollout.colocate:
+            raise _combination(
+                "trainer.world_size", self.trainer.world_size,
+                "a sharded learner group generates with separate rollout workers: set rollout.colocate=false "
+                "(and rollout.num_workers), or trainer.world_size=1",
+            )
+        if self.trainer.world_size > 1 and self.model.lora.enabled:
+            raise _combination("model.lora.enabled", True, "LoRA with trainer.world_size > 1 is not supported yet; "
+                               "use one learner (LoRA state is small) or full fine-tuning")
         if self.eval.k > 1 and self.eval.temperature <= 0:
             raise _combination("eval.temperature", self.eval.temperature, "pass@k needs sampling: temperature > 0")
         return self

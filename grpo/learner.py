@@ -1,7 +1,13 @@
 """The learner: owns the policy, its optimizer and the optional reference model; applies updates.
 
 Runs inside a Ray actor (see grpo/cluster.py). When rollouts are colocated it also hosts the
-generation engine on the very module it trains, so no weights ever move.
+generation engine on the very module it trains, so no weights ever move. With
+trainer.world_size = N > 1 there are N learners, one per rank of a torch.distributed group, the
+model sharded with FSDP2 (grpo/distributed.py). Every rank receives the whole batch and trains on
+its share of each minibatch's rows; the losses are normalised by the minibatch's global token and
+sequence counts (known to every rank, since every rank has the batch), and FSDP averages the
+gradients, so N ranks take exactly the update one would. Each rank runs the same number of
+micro-batches (padded with zero-weight ones), because FSDP's collectives must line up.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from grpo import algorithms
+from grpo import algorithms, learner_state
 from grpo.batch import RolloutBatch
 from grpo.config import Recipe, TrainerConfig
+from grpo.distributed import all_reduce_sum, full, init_group, shard_model, split_rows
+from grpo.moe import RouterStats, load_metrics
 from grpo.optim import MasterWeightAdamW
-from grpo.policy import completion_logprobs, export_weights, load_model, load_tokenizer, resolve_device, unwrap
+from grpo.policy import CompletionLogprobs, load_model, load_tokenizer, resolve_device
 from grpo.rollout.base import Completion, SamplingParams
 
 
@@ -60,26 +68,63 @@ def seed_everything(seed: int) -> None:
 
 
 class Learner:
-    def __init__(self, recipe: Recipe, threads: int | None = None):
+    def __init__(self, recipe: Recipe, threads: int | None = None, rank: int = 0, world_size: int = 1):
         if threads:
             torch.set_num_threads(threads)
         quiet_transformers()
         seed_everything(recipe.seed)
         self.recipe = recipe
+        self.rank, self.world_size = rank, world_size
         self.loss_settings = loss_settings(recipe)
         self.device = resolve_device(recipe.trainer.device)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls (if any) on tensor cores
         self.tokenizer = load_tokenizer(recipe.model)
-        self.model = load_model(recipe.model, self.device)
+        self.skipped = 0  # updates skipped in the current step for a non-finite gradient
+        self.engine = None
+        self._sync_comm = None
+        if world_size == 1:
+            self._build()
+        # else: connect() joins the group first (its address is only known once every rank exists)
+
+    def node_address(self) -> str:
+        import ray
+
+        return ray.util.get_node_ip_address()
+
+    def node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def connect(self, address: str, port: int) -> None:
+        """Sharded learners: join the process group, then build the sharded model and optimizer."""
+        init_group(self.rank, self.world_size, address, port, self.device, self.recipe.trainer.dist_timeout_s)
+        self._build()
+
+    def _build(self) -> None:
+        recipe, t = self.recipe, self.recipe.trainer
+        sharded = self.world_size > 1
+        # sharded: fp32 shards are the master weights (FSDP computes in bf16 on GPUs), loaded on the
+        # host and moved to the device one shard at a time by fully_shard
+        model_config = recipe.model.model_copy(update={"dtype": "float32"}) if sharded else recipe.model
+        load_device = torch.device("cpu") if sharded else self.device
+        self.model = load_model(model_config, load_device)
         self.model.train()
-        self.reference = None
+        self.scorer = CompletionLogprobs(self.model)  # what every forward goes through (the FSDP root)
+        self.router_stats = RouterStats(self.model)  # MoE policies: the experts' load, per step
+        self.reference = self.reference_scorer = None
         if recipe.algorithm.beta > 0 and not recipe.model.lora.enabled:
             # with LoRA the reference is the same module with its adapter disabled: no second copy
-            self.reference = load_model(recipe.model, self.device, trainable=False)
+            self.reference = load_model(model_config, load_device, trainable=False)
+            self.reference_scorer = CompletionLogprobs(self.reference)
+        if sharded:
+            self.scorer = shard_model(self.scorer, self.device)
+            if self.reference_scorer is not None:
+                self.reference_scorer = shard_model(self.reference_scorer, self.device)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        t = recipe.trainer
-        options = dict(lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay, fused=self.device.type == "cuda")
+        options = dict(lr=t.learning_rate, betas=t.adam_betas, weight_decay=t.weight_decay,
+                       fused=self.device.type == "cuda" and not sharded)
         low_precision = any(p.dtype in (torch.bfloat16, torch.float16) for p in trainable)
         if low_precision and t.master_weights != "none":
             self.optimizer = MasterWeightAdamW(trainable, **options)
@@ -87,13 +132,10 @@ class Learner:
         else:
             self.optimizer = schedulable = torch.optim.AdamW(trainable, **options)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(schedulable, lambda step: lr_factor(step, t))
-        self.skipped = 0  # updates skipped in the current step for a non-finite gradient
-        self.engine = None
         if recipe.rollout.colocate:
             from grpo.rollout.factory import build_engine
 
             self.engine = build_engine(recipe, self.tokenizer, model=self.model, colocated=True)
-        self._sync_comm = None
 
     # ------------------------------------------------------------------ rollout (colocated)
 
@@ -105,8 +147,9 @@ class Learner:
     def pad_token_id(self) -> int:
         return int(self.tokenizer.pad_token_id)
 
-    def export_weights(self) -> dict[str, torch.Tensor]:
-        return export_weights(self.model)
+    def export_weights(self) -> dict[str, torch.Tensor] | None:
+        """The full weights on the host (rank 0; every rank takes part in gathering them)."""
+        return learner_state.full_weights(self)
 
     def _weights_changed(self) -> float:
         """After an update or a restore: a colocated vLLM engine holds its own copy of the weights
@@ -127,9 +170,7 @@ class Learner:
     # ------------------------------------------------------------------ weight sync (separate vLLM)
 
     def sync_address(self) -> str:
-        import ray
-
-        return ray.util.get_node_ip_address()
+        return self.node_address()
 
     def open_sync_group(self, address: str, port: int, world_size: int) -> None:
         """Join the trainer/rollout NCCL group as rank 0; blocks until every rollout worker has
@@ -153,53 +194,70 @@ class Learner:
         return plan_buckets(metadata(dict(engine_weights(self.model))), bucket_bytes)
 
     def broadcast_weights(self, plan: list) -> float:
-        """Rank 0 of the sync group: send every bucket (GPU to GPU, no host copy); returns seconds."""
+        """Send every bucket to the vLLM workers (GPU to GPU, no host copy); returns seconds. Sharded
+        learners gather each parameter in turn (every rank takes part) and rank 0 sends, so no GPU
+        holds more than one bucket of the full weights beyond its own shard."""
         import time
 
         from grpo.rollout.weight_sync import engine_weights, send_buckets
 
         t0 = time.time()
-        comm = self._sync_comm
         device = torch.device("cuda", torch.cuda.current_device())
-        send_buckets(plan, dict(engine_weights(self.model)), lambda tensor, src: comm.broadcast(tensor, src=src), device)
+        weights = {name: full(tensor) for name, tensor in engine_weights(self.model)}
+        if self.rank == 0:
+            comm = self._sync_comm
+            send_buckets(plan, weights, lambda tensor, src: comm.broadcast(tensor, src=src), device)
         torch.cuda.synchronize(device)
         return time.time() - t0
-
 
     # ------------------------------------------------------------------ log-probs
 
     @torch.no_grad()
-    def _logprobs(self, model: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
-        """(B, C) log-probs of every completion under `model`, micro-batched, no gradient."""
+    def _logprobs(self, scorer: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
+        """(B, C) log-probs of every completion under `scorer`'s model, no gradient; each rank
+        scores its rows and the group sums the (otherwise zero) results."""
         out = torch.zeros_like(batch.completion_mask)
-        for rows in self._microbatches(batch, torch.arange(len(batch))):
+        for rows, weight in self._my_microbatches(batch, torch.arange(len(batch))):
             part = batch.select(rows)
-            logp, _ = self._forward(model, part, with_entropy=False)
-            out[rows, : logp.shape[1]] = logp.float().cpu()
+            logp, _ = self._forward(scorer, part, with_entropy=False)
+            if weight:
+                out[rows, : logp.shape[1]] = logp.float().cpu()
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            out = out.to(self.device)
+            dist.all_reduce(out)
+            out = out.cpu()
         return out
 
     def _microbatches(self, batch: RolloutBatch, rows: torch.Tensor) -> list[torch.Tensor]:
         trainer = self.recipe.trainer
         return batch.split(rows, trainer.microbatch_size, trainer.microbatch_tokens)
 
-    def _forward(self, model: torch.nn.Module, part: RolloutBatch, with_entropy: bool,
+    def _my_microbatches(self, batch: RolloutBatch, rows: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
+        """This rank's micro-batches of `rows` (its contiguous share), each with weight 1, padded with
+        weight-0 ones (a real row, its loss multiplied by 0) to the largest count of any rank."""
+        if self.world_size == 1:
+            return [(part, 1.0) for part in self._microbatches(batch, rows)]
+        shares = [rows[a:b] for a, b in split_rows(len(rows), self.world_size)]
+        counts = [len(self._microbatches(batch, share)) if len(share) else 0 for share in shares]
+        mine = self._microbatches(batch, shares[self.rank]) if len(shares[self.rank]) else []
+        return [(part, 1.0) for part in mine] + [(rows[:1], 0.0)] * (max(counts) - len(mine))
+
+    def _forward(self, scorer: torch.nn.Module, part: RolloutBatch, with_entropy: bool,
                  temperature: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Completion log-probs (B, T) under `model`; GRPO scores at the sampling temperature, SFT at 1."""
-        return completion_logprobs(
-            model,
-            part.input_ids.to(self.device),
-            part.attention_mask.to(self.device),
-            part.completion_mask.shape[1],
+        """Completion log-probs (B, T); GRPO scores at the sampling temperature, SFT at 1."""
+        return scorer(
+            part.input_ids.to(self.device), part.attention_mask.to(self.device), part.completion_mask.shape[1],
             temperature=self.recipe.rollout.temperature if temperature is None else temperature,
-            with_entropy=with_entropy,
-            chunk_size=self.recipe.trainer.logprob_chunk_tokens,
+            with_entropy=with_entropy, chunk_size=self.recipe.trainer.logprob_chunk_tokens,
         )
 
     def reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor:
-        if self.reference is not None:
-            return self._logprobs(self.reference, batch)
+        if self.reference_scorer is not None:
+            return self._logprobs(self.reference_scorer, batch)
         with self.model.disable_adapter():  # LoRA: the base weights are the reference
-            return self._logprobs(self.model, batch)
+            return self._logprobs(self.scorer, batch)
 
     # ------------------------------------------------------------------ update
 
@@ -214,16 +272,18 @@ class Learner:
             batch.completion_mask = batch.completion_mask * algorithms.overlong_mask(batch.truncated)[:, None]
         minibatch = trainer.minibatch_size or len(batch)
         on_policy = trainer.epochs_per_step == 1 and minibatch == len(batch)
-        old_logprobs = None if on_policy else self._logprobs(self.model, batch)
+        old_logprobs = None if on_policy else self._logprobs(self.scorer, batch)
         stats: dict[str, list[float]] = {}
         losses: list[float] = []  # micro-batch losses; those of one minibatch sum to its loss
         self.model.train()
         self.skipped = 0
+        self.router_stats.take()  # count this step's training tokens only
         for epoch, rows in self._minibatches(len(batch), minibatch, step, on_policy):
             losses += self._update(batch, rows, old_logprobs, epoch == 0, stats)
         updates = trainer.epochs_per_step * (len(batch) // minibatch)
+        stats, loss_total = self._reduce(stats, losses)
         metrics = {f"train/{name}": value for name, value in _weighted_means(stats).items()}
-        metrics["train/loss"] = sum(losses) / updates
+        metrics["train/loss"] = loss_total / updates
         if self.skipped:  # the driver warns, and stops after several steps in a row
             metrics["train/skipped_updates"] = float(self.skipped)
             metrics["train/all_skipped"] = float(self.skipped == updates)
@@ -231,13 +291,15 @@ class Learner:
         if old_logprobs is not None:
             gap = (old_logprobs - batch.sampler_logprobs).abs() * batch.completion_mask
             metrics["rollout/logprob_gap"] = float(gap.sum() / batch.completion_mask.sum().clamp(min=1))
-        self.scheduler.step()
-        metrics["time/engine_sync"] = self._weights_changed()
-        if self.device.type == "cuda":
-            # the peak since the last step: this step's generation (colocated) and its update
-            metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
-            torch.cuda.reset_peak_memory_stats(self.device)
-        return metrics
+        if self.router_stats:
+            counts = self.router_stats.take()
+            if self.world_size > 1:
+                import torch.distributed as dist
+
+                counts = counts.to(self.device)
+                dist.all_reduce(counts)
+            metrics.update(load_metrics(counts.cpu()))
+        return self._end_step(metrics)
 
     def sft_step(self, batch: RolloutBatch, step: int) -> dict[str, float]:
         """One optimizer step of supervised fine-tuning on `batch` (prompt + completion rows): the
@@ -246,24 +308,38 @@ class Learner:
         num_tokens = float(batch.completion_mask.sum())
         losses = []
         self.model.train()
-        for rows in self._microbatches(batch, torch.arange(len(batch))):
+        for rows, weight in self._my_microbatches(batch, torch.arange(len(batch))):
             part = batch.select(rows)
-            logp, _ = self._forward(self.model, part, with_entropy=False, temperature=1.0)  # (b, T)
-            mask = part.completion_mask.to(self.device)
-            loss = algorithms.sft_loss(logp, mask, num_tokens)
-            loss.backward()
+            logp, _ = self._forward(self.scorer, part, with_entropy=False, temperature=1.0)  # (b, T)
+            loss = algorithms.sft_loss(logp, part.completion_mask.to(self.device), num_tokens) * weight
+            (loss * self.world_size).backward()  # FSDP averages gradients over ranks: undo the 1/N
             losses.append(float(loss.detach()))
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)
+        grad_norm = float(full(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        metrics = {"train/loss": sum(losses), "train/grad_norm": float(grad_norm),
+        _, loss_total = self._reduce({}, losses)
+        metrics = {"train/loss": loss_total, "train/grad_norm": grad_norm,
                    "train/lr": self.optimizer.param_groups[0]["lr"], "train/tokens": num_tokens}
+        return self._end_step(metrics)
+
+    def _end_step(self, metrics: dict[str, float]) -> dict[str, float]:
         self.scheduler.step()
         metrics["time/engine_sync"] = self._weights_changed()
         if self.device.type == "cuda":
+            # the peak since the last step: this step's generation (colocated) and its update
             metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
             torch.cuda.reset_peak_memory_stats(self.device)
         return metrics
+
+    def _reduce(self, stats: dict[str, list[float]], losses: list[float]) -> tuple[dict[str, list[float]], float]:
+        """Sum the ranks' shares: weighted statistics (their weights are shares of the global token
+        count) and the loss, which each rank computed over its rows against the global normalisers."""
+        if self.world_size == 1:
+            return stats, sum(losses)
+        names = sorted(stats)
+        flat = [v for name in names for v in stats[name]] + [sum(losses)]
+        summed = all_reduce_sum(flat, self.device)
+        return {name: summed[2 * i : 2 * i + 2] for i, name in enumerate(names)}, summed[-1]
 
     def _minibatches(self, size: int, minibatch: int, step: int, on_policy: bool) -> Iterator[tuple[int, torch.Tensor]]:
         """(epoch, row indices) of every minibatch: in order on the single on-policy pass, else a
@@ -279,25 +355,28 @@ class Learner:
         """One optimizer step on minibatch `rows`, gradients accumulated over its micro-batches."""
         num_tokens = float(batch.completion_mask[rows].sum())
         losses = [
-            self._backward(batch, part, old_logprobs, float(len(rows)), num_tokens, with_entropy, stats)
-            for part in self._microbatches(batch, rows)
+            self._backward(batch, part, weight, old_logprobs, float(len(rows)), num_tokens, with_entropy, stats)
+            for part, weight in self._my_microbatches(batch, rows)
         ]
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)
+        grad_norm = full(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm))
         if not torch.isfinite(grad_norm):
             # a NaN/inf loss or gradient: skip this update rather than write NaN into the weights
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped += 1
             return losses
-        _accumulate(stats, "grad_norm", float(grad_norm), 1.0)
+        # the global norm, the same on every rank: counted once (every rank keeps the key, so the
+        # ranks' statistics reduce element by element)
+        _accumulate(stats, "grad_norm", float(grad_norm), 1.0 if self.rank == 0 else 0.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return losses
 
-    def _backward(self, batch: RolloutBatch, rows: torch.Tensor, old_logprobs: torch.Tensor | None, num_sequences: float,
-                  num_tokens: float, with_entropy: bool, stats: dict[str, list[float]]) -> float:
-        """Loss and backward of one micro-batch, normalised by its minibatch's totals; returns the loss."""
+    def _backward(self, batch: RolloutBatch, rows: torch.Tensor, scale: float, old_logprobs: torch.Tensor | None,
+                  num_sequences: float, num_tokens: float, with_entropy: bool, stats: dict[str, list[float]]) -> float:
+        """Loss and backward of one micro-batch, normalised by its minibatch's totals; returns the
+        loss. scale 0: a filler micro-batch that only keeps the ranks' collectives in step."""
         part = batch.select(rows)
-        logp, entropy = self._forward(self.model, part, with_entropy=with_entropy)  # (b, T)
+        logp, entropy = self._forward(self.scorer, part, with_entropy=with_entropy)  # (b, T)
         mask = part.completion_mask.to(self.device)
         old = logp.detach() if old_logprobs is None else old_logprobs[rows, : logp.shape[1]].to(self.device)
         ref = None if part.ref_logprobs is None else part.ref_logprobs.to(self.device)
@@ -305,75 +384,39 @@ class Learner:
             logp, old, part.advantages.to(self.device), mask, self.loss_settings, ref_logprobs=ref,
             sampler_logprobs=part.sampler_logprobs.to(self.device), num_sequences=num_sequences, num_tokens=num_tokens,
         )
-        loss.backward()
-        weight = float(mask.sum()) / max(num_tokens, 1.0)
+        loss = loss * scale
+        (loss * self.world_size).backward()  # FSDP averages gradients over ranks: undo the 1/N
+        weight = scale * float(mask.sum()) / max(num_tokens, 1.0)
         for name, value in loss_stats.items():
             _accumulate(stats, name, float(value), weight)
         if entropy is not None:
             _accumulate(stats, "entropy", float((entropy * mask).sum() / mask.sum().clamp(min=1)), weight)
         return float(loss.detach())
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ state (grpo/learner_state.py)
 
     def save(self, directory: str) -> None:
-        """`model/`: a full Hugging Face checkpoint (LoRA merged in) anyone can load; `adapter/`: the
-        LoRA adapter alone, which resume restores; `learner_state.pt`: optimizer, schedule, RNG."""
-        bad = next((name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()), None)
-        if bad is not None:
-            raise ValueError(f"refusing to save non-finite weights (parameter {bad} holds NaN or inf)")
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        base = unwrap(self.model)
-        if base is not self.model:
-            self.model.save_pretrained(path / "adapter", safe_serialization=True)
-            merged = {name: tensor for name, tensor in export_weights(self.model).items()}
-            base.save_pretrained(path / "model", state_dict=merged, safe_serialization=True)
-            # save_pretrained of a PEFT-injected module writes an adapter config beside the weights
-            for stray in ("adapter_config.json", "adapter_model.safetensors"):
-                (path / "model" / stray).unlink(missing_ok=True)
-        else:
-            self.model.save_pretrained(path / "model", safe_serialization=True)
-        self.tokenizer.save_pretrained(path / "model")
-        torch.save(
-            {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "python_rng": random.getstate(),
-                "numpy_rng": np.random.get_state(),
-            },
-            path / "learner_state.pt",
-        )
+        learner_state.save(self, Path(directory))
 
     def load(self, directory: str) -> None:
-        path = Path(directory)
-        weights = path / "model"
-        if self.recipe.model.lora.enabled:
-            from peft import set_peft_model_state_dict
-            from safetensors.torch import load_file
-
-            set_peft_model_state_dict(self.model, load_file(str(path / "adapter" / "adapter_model.safetensors")))
-        else:
-            from safetensors.torch import load_file
-
-            state = {}
-            for shard in sorted(weights.glob("*.safetensors")):
-                state.update(load_file(str(shard)))
-            missing, unexpected = unwrap(self.model).load_state_dict(state, strict=False)
-            missing = [m for m in missing if not m.endswith("lm_head.weight")]
-            if missing or unexpected:
-                raise RuntimeError(f"checkpoint {weights} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        learner_state.load(self, Path(directory))
         self._weights_changed()
-        saved = torch.load(path / "learner_state.pt", weights_only=False)
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["torch_rng"])
-        random.setstate(saved["python_rng"])
-        np.random.set_state(saved["numpy_rng"])
+
+    def gradient_vector(self, batch: RolloutBatch) -> torch.Tensor:
+        """The gradient of the whole batch as one minibatch, flattened, without an update (float32,
+        CPU; every rank takes part): to compare one learner with a sharded group, or two settings."""
+        stats: dict[str, list[float]] = {}
+        rows = torch.arange(len(batch))
+        num_tokens = float(batch.completion_mask.sum())
+        for part, weight in self._my_microbatches(batch, rows):
+            self._backward(batch, part, weight, None, float(len(rows)), num_tokens, False, stats)
+        vector = torch.cat([full(p.grad).float().cpu().reshape(-1) for p in self.model.parameters() if p.requires_grad])
+        self.optimizer.zero_grad(set_to_none=True)
+        return vector
 
     def parameter_vector(self) -> torch.Tensor:
         """All trainable parameters flattened (float32, CPU): for tests and change checks."""
-        return torch.cat([p.detach().float().cpu().reshape(-1) for p in self.model.parameters() if p.requires_grad])
+        return torch.cat([full(p.detach()).float().cpu().reshape(-1) for p in self.model.parameters() if p.requires_grad])
 
 
 def _accumulate(stats: dict[str, list[float]], name: str, value: float, weight: float) -> None:

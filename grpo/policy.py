@@ -171,6 +171,25 @@ def completion_logprobs(
     )
 
 
+class CompletionLogprobs(nn.Module):
+    """`completion_logprobs` as a module's forward. The trainer calls this module, not the causal
+    LM, so that under FSDP2 it is the root whose forward gathers the parameters outside the decoder
+    layers (embeddings, final norm, LM head) before the chunked head reads them."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_length: int, *,
+                temperature: float = 1.0, with_entropy: bool = False, chunk_size: int = 1024
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logprobs, entropy = completion_logprobs(self.model, input_ids, attention_mask, completion_length,
+                                                temperature=temperature, with_entropy=with_entropy, chunk_size=chunk_size)
+        # FSDP hooks the root's outputs for backward; an output that is a view would lose that hook
+        # to a later in-place op, so hand back tensors of their own
+        return logprobs.clone(), None if entropy is None else entropy.clone()
+
+
 def export_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """CPU copy of the weights a rollout engine needs: the base model's state, LoRA deltas merged in."""
     base = unwrap(model)

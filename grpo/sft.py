@@ -27,7 +27,7 @@ from grpo.lock import RunLock
 from grpo.logging import RunLogger, read_metrics
 from grpo.model_source import prepare
 from grpo.rollout.base import Completion
-from grpo.trainer import RunSummary, load_data, prepare_run_dir, restore, save_checkpoint
+from grpo.trainer import RunSummary, load_data, prepare_run_dir, restore, save_checkpoint, sync_weights
 
 # A megabatch of this many batches is sorted by length before being cut into batches (the
 # scheme of transformers' LengthGroupedSampler): less padding, while batch order stays random.
@@ -119,7 +119,8 @@ def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
     # the schedule and the logger count optimizer steps; an SFT stage has as many as its plan
     recipe = recipe.model_copy(update={
         "trainer": recipe.trainer.model_copy(update={"steps": len(plan)}),
-        "rollout": recipe.rollout.model_copy(update={"colocate": True}),  # generation only for eval
+        # generation is only for eval: on the learner itself, unless a sharded group needs workers
+        "rollout": recipe.rollout.model_copy(update={"colocate": recipe.trainer.world_size == 1 or recipe.rollout.colocate}),
     })
     run_dir = prepare_run_dir(recipe, resume)
     test_prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
@@ -142,15 +143,17 @@ def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
         for step in range(start_step, len(plan)):
             t0 = time.time()
             batch = sft_batch([examples[i] for i in plan[step]], pad_id)
-            metrics = ray.get(actors.learner.sft_step.remote(batch, step))
+            metrics = actors.learners.call("sft_step", batch, step)
             metrics["time/step"] = time.time() - t0
             logger.log(step + 1, metrics)
             done = step + 1
             if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < len(plan):
+                sync_weights(recipe, actors)
                 logger.log(done, evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed))
             if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < len(plan):
                 save_checkpoint(recipe, actors, run_dir, done)
         if test_rows:
+            sync_weights(recipe, actors)
             last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
             logger.log(len(plan), last_eval)
         final = save_checkpoint(recipe, actors, run_dir, len(plan))

@@ -5,6 +5,7 @@ Read `train()` top to bottom; every phase is a call to a named function elsewher
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from grpo.watch import RunWatch
 from grpo.logging import RunLogger, read_metrics
 from grpo.model_source import prepare
 from grpo.rollout.base import SamplingParams
+from grpo.rollout.actor import StaleWeights
 from grpo.rollout.collect import ScoredRollouts, generate_and_score
 from rewards.combine import verifier_means
 
@@ -73,12 +75,12 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
         watch = RunWatch(recipe.rewards.warn_after_steps, correctness_label(recipe))
         for step in range(start_step, recipe.trainer.steps):
             step_started = time.time()
-            rollout, timings = collect_rollouts(recipe, actors, sampler, tokenizer, step)
+            rollout, timings = collect_with_recovery(recipe, actors, sampler, tokenizer, step)
             batch, batch_metrics = make_batch(recipe, rollout, pad_id)
             if recipe.algorithm.beta > 0:
-                batch.ref_logprobs = ray.get(actors.learner.reference_logprobs.remote(batch))
+                batch.ref_logprobs = actors.learners.call("reference_logprobs", batch)
             t0 = time.time()
-            train_metrics = ray.get(actors.learner.train_step.remote(batch, step))
+            train_metrics = actors.learners.call("train_step", batch, step)
             timings["time/train"] = time.time() - t0
             timings["time/sync"] = sync_weights(recipe, actors)
             timings["time/step"] = time.time() - step_started
@@ -190,7 +192,7 @@ def restore(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger, st
     if latest is None:
         logger.truncate_after(0)
         return 0
-    ray.get(actors.learner.load.remote(str(latest)))
+    actors.learners.call("load", str(latest))
     step = checkpoint.read_driver_state(latest)["step"]
     logger.truncate_after(step)
     sync_weights(recipe, actors)
@@ -239,6 +241,41 @@ def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tok
     return kept, {"time/rollout": time.time() - t0, **kept.timings}
 
 
+MAX_ROLLOUT_RECOVERIES = 3
+
+
+def collect_with_recovery(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int
+                          ) -> tuple[ScoredRollouts, dict[str, float]]:
+    """collect_rollouts, surviving the death of a separate rollout worker: Ray restarts it (with the
+    checkpoint's weights), the driver sends it the current weights and the step's generation runs
+    again with the same seeds, so the step's samples are those it would have had."""
+    for attempt in range(MAX_ROLLOUT_RECOVERIES + 1):
+        try:
+            return collect_rollouts(recipe, actors, sampler, tokenizer, step)
+        except (ray.exceptions.RayActorError, StaleWeights) as err:
+            if not actors.rollouts or attempt == MAX_ROLLOUT_RECOVERIES or actors.engine == "vllm":
+                raise RecipeError(
+                    f"step {step + 1}: an actor died during generation ({str(err).splitlines()[0][:200]}); the run stops "
+                    "here: `grpo train ... --resume` continues from the last checkpoint"
+                ) from None
+            print(f"warning: step {step + 1}: a rollout worker died during generation; Ray restarted it: sending it "
+                  "the current weights and generating the step again", file=sys.stderr, flush=True)
+            _when_available(lambda: sync_weights(recipe, actors))
+    raise AssertionError("unreachable")
+
+
+def _when_available(call: Any, seconds: float = 180.0) -> Any:
+    """Call again while an actor is still restarting (Ray answers ActorUnavailableError meanwhile)."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            return call()
+        except ray.exceptions.ActorUnavailableError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def make_batch(recipe: Recipe, rollout: ScoredRollouts, pad_id: int) -> tuple[RolloutBatch, dict[str, float]]:
     """Padded tensors plus the group-relative advantages (the only place rewards become signal)."""
     batch = build_batch(rollout.completions, pad_id)
@@ -283,12 +320,13 @@ def sync_weights(recipe: Recipe, actors: Actors) -> float:
     if not actors.rollouts:
         return 0.0
     t0 = time.time()
+    version = actors.weights_version + 1
     if actors.engine != "vllm":
-        weights = actors.learner.export_weights.remote()
-        ray.get([worker.load_weights.remote(weights) for worker in actors.rollouts])
+        weights = ray.put(actors.learners.call("export_weights"))
+        ray.get([worker.load_weights.remote(weights, version) for worker in actors.rollouts])
     elif recipe.model.lora.enabled:
         adapter = actors.learner.export_adapter.remote()
-        ray.get([worker.load_adapter.remote(*ray.get(adapter)) for worker in actors.rollouts])
+        ray.get([worker.load_adapter.remote(*ray.get(adapter), version) for worker in actors.rollouts])
     else:
         if actors.sync_plan is None:
             vllm = recipe.rollout.vllm
@@ -297,14 +335,15 @@ def sync_weights(recipe: Recipe, actors: Actors) -> float:
             ray.get([actors.learner.open_sync_group.remote(address, vllm.sync_port, world)]
                     + [w.join_sync_group.remote(address, vllm.sync_port, i + 1, world) for i, w in enumerate(actors.rollouts)])
             actors.sync_plan = ray.get(actors.learner.sync_plan.remote(vllm.sync_bucket_mb * 2**20))
-        ray.get([actors.learner.broadcast_weights.remote(actors.sync_plan)]
-                + [worker.receive_weights.remote(actors.sync_plan) for worker in actors.rollouts])
+        ray.get(actors.learners.refs("broadcast_weights", actors.sync_plan)
+                + [worker.receive_weights.remote(actors.sync_plan, version) for worker in actors.rollouts])
+    actors.weights_version = version
     return time.time() - t0
 
 
 def save_checkpoint(recipe: Recipe, actors: Actors, run_dir: Path, step: int) -> Path:
     return checkpoint.save(
-        run_dir, step, lambda path: ray.get(actors.learner.save.remote(path)),
+        run_dir, step, lambda path: actors.learners.call("save", path),
         {"seed": recipe.seed, "name": recipe.name}, recipe.checkpoint.keep_last,
     )
 

@@ -39,9 +39,9 @@ def test_update_increases_logprob_of_positive_advantage(tmp_path, tiny_base, ext
     batch.advantages = torch.tensor([1.0, -1.0] * 8)
     if recipe.algorithm.beta > 0:
         batch.ref_logprobs = learner.reference_logprobs(batch)
-    before = learner._logprobs(learner.model, batch)
+    before = learner._logprobs(learner.scorer, batch)
     metrics = learner.train_step(batch, step=0)
-    after = learner._logprobs(learner.model, batch)
+    after = learner._logprobs(learner.scorer, batch)
     gain = ((after - before) * batch.completion_mask).sum(1)
     # the surrogate's direction: advantage-weighted log-likelihood rises
     assert float((batch.advantages * gain).sum()) > 0

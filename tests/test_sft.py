@@ -117,6 +117,6 @@ def test_the_learner_sft_step_fits_the_completions(tmp_path, tokenizer):
     # what the step reports is the NLL of the completion tokens under the model before the update
     first = Learner(recipe_from_dict(raw))
     with torch.no_grad():
-        logp, _ = first._forward(first.model, batch, with_entropy=False, temperature=1.0)
+        logp, _ = first._forward(first.scorer, batch, with_entropy=False, temperature=1.0)
     expected = float(-(logp * batch.completion_mask).sum() / batch.completion_mask.sum())
     assert first.sft_step(batch, 0)["train/loss"] == pytest.approx(expected, rel=1e-5)

@@ -13,8 +13,15 @@ from grpo.policy import load_model, load_tokenizer, resolve_device
 from grpo.rollout.base import Completion, SamplingParams
 
 
+class StaleWeights(RuntimeError):
+    """The worker's weights are not the trainer's latest (it was restarted after dying)."""
+
+
 class RolloutWorker:
     def __init__(self, recipe: Recipe, threads: int | None = None):
+        # which weights it holds: 0 is the checkpoint it loaded; the driver counts its syncs, so a
+        # worker Ray restarted after a crash (back at 0) is caught before it samples a step
+        self.version = 0
         if threads:
             torch.set_num_threads(threads)
         from grpo.learner import quiet_transformers
@@ -30,20 +37,30 @@ class RolloutWorker:
             self.model = load_model(recipe.model.model_copy(update={"lora": lora_off}), device, trainable=False)
         self.engine = build_engine(recipe, self.tokenizer, model=self.model, colocated=False)
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+    def node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def generate(self, prompts: list[str], params: SamplingParams, version: int | None = None) -> list[Completion]:
+        if version is not None and version != self.version:
+            raise StaleWeights(f"rollout worker holds weights version {self.version}, the trainer is at {version}")
         return self.engine.generate(prompts, params)
 
-    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+    def load_weights(self, state: dict[str, torch.Tensor], version: int | None = None) -> None:
         self.engine.load_weights(state)
+        self.version = self.version + 1 if version is None else version
 
     # vLLM only: the NCCL weight sync (grpo/rollout/vllm_worker.py)
     def join_sync_group(self, address: str, port: int, rank: int, world_size: int) -> None:
         self.engine.join_sync_group(address, port, rank, world_size)
 
-    def receive_weights(self, plan: list) -> int:
-        return self.engine.receive_broadcast(plan)
+    def receive_weights(self, plan: list, version: int | None = None) -> int:
+        received = self.engine.receive_broadcast(plan)
+        self.version = self.version + 1 if version is None else version
+        return received
 
-    def load_adapter(self, state: dict[str, torch.Tensor], config: dict) -> None:
+    def load_adapter(self, state: dict[str, torch.Tensor], config: dict, version: int | None = None) -> None:
         def save(directory: str) -> None:
             import json
             from pathlib import Path
@@ -55,3 +72,4 @@ class RolloutWorker:
             Path(directory, "adapter_config.json").write_text(json.dumps(config, default=list))
 
         self.engine.load_adapter(save)
+        self.version = self.version + 1 if version is None else version

@@ -69,7 +69,8 @@ def generate_and_score(
     pending = {}
     for shard_index, (engine, (start, stop)) in enumerate(zip(engines, shards)):
         shard_params = SamplingParams(**{**params.__dict__, "seed": generation_seed(seed, step, round_index, shard_index)})
-        pending[engine.generate.remote(prompts[start:stop], shard_params)] = (shard_index, start)
+        extra = (actors.weights_version,) if actors.rollouts else ()  # a restarted worker must not sample
+        pending[engine.generate.remote(prompts[start:stop], shard_params, *extra)] = (shard_index, start)
     generated: dict[int, list[Completion]] = {}
     reward_futures = {}
     remaining = list(pending)

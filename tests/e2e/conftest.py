@@ -1,10 +1,1 @@
-import pytest
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
+"""The e2e tests share tests/conftest.py's fixtures (the session's Ray cluster among them)."""
