@@ -113,7 +113,9 @@ def _peer(rank, port, bucket_bytes, queue):
         else:
             received = {}
             total = receive_buckets(plan, broadcast, "cpu", lambda pairs: received.update({n: t.clone() for n, t in pairs}))
-            queue.put((total, {n: t for n, t in received.items()}))
+            # numpy arrays pickle by value; torch tensors would travel as shared-memory file
+            # descriptors that vanish if this process exits before the parent reads them
+            queue.put((total, {n: t.numpy() for n, t in received.items()}))
     finally:
         dist.destroy_process_group()
 
@@ -132,7 +134,7 @@ def test_bucketed_broadcast_between_two_processes_delivers_every_weight():
     sender = dict(engine_weights(tiny_model(seed=0)))
     assert set(received) == set(sender)
     for name, tensor in sender.items():
-        assert torch.equal(received[name], tensor), name
+        assert torch.equal(torch.from_numpy(received[name]), tensor), name
     assert total >= sum(t.numel() * t.element_size() for t in sender.values())
     assert len(plan_buckets(metadata(sender), 4096)) > 3  # the test really crossed several buckets
 
