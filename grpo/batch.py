@@ -19,7 +19,7 @@ class RolloutBatch:
 
     input_ids: torch.Tensor  # (B, P + C) long
     attention_mask: torch.Tensor  # (B, P + C) long
-    completion_mask: torch.Tensor  # (B, C) float32, 1 on real completion tokens
+    completion_mask: torch.Tensor  # (B, C) float32, 1 on the policy's completion tokens (0: padding, env turns)
     prompt_lengths: torch.Tensor  # (B,) long
     completion_lengths: torch.Tensor  # (B,) long
     sampler_logprobs: torch.Tensor  # (B, C) float32
@@ -103,7 +103,7 @@ def build_batch(completions: list[Completion], pad_id: int) -> RolloutBatch:
         attention_mask[row, prompt_width - p : prompt_width + c] = 1
         if c:
             input_ids[row, prompt_width : prompt_width + c] = torch.tensor(completion.completion_ids, dtype=torch.long)
-            completion_mask[row, :c] = 1.0
+            completion_mask[row, :c] = 1.0 if completion.mask is None else torch.tensor(completion.mask, dtype=torch.float32)
             sampler_logprobs[row, :c] = torch.tensor(completion.logprobs, dtype=torch.float32)
     return RolloutBatch(
         input_ids=input_ids,

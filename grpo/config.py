@@ -180,6 +180,22 @@ def default_label(name: str) -> str:
     return name.rpartition(":")[2] if ":" in name else name
 
 
+class EnvConfig(_Section):
+    """Multi-turn episodes: the environment answers each policy turn (a tool's output, a game's
+    next state) until it says done. Unset `name`: one policy turn, as in R1-Zero."""
+
+    name: str | None = Field(
+        None, description="Environment: built-in (`python`), `package.module:attr`, `path/file.py:attr` or a "
+        "`grpo.envs` entry point. Unset: single-turn episodes.",
+    )
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the environment.")
+    max_turns: int = Field(
+        4, ge=1, description="Policy turns per episode; after the last one the environment is not called. "
+        "rollout.max_completion_tokens caps the whole episode (policy and environment tokens).",
+    )
+    workers: int = Field(16, ge=1, description="Environment steps (tool calls) of different episodes run at once.")
+
+
 class VerifierSpec(_Section):
     name: str = Field(..., description="Built-in name, `package.module:attr` or `path/file.py:attr`.")
     label: str = Field(
@@ -412,6 +428,7 @@ class Recipe(_Section):
     data: DataConfig
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     rewards: RewardsConfig
+    env: EnvConfig = Field(default_factory=EnvConfig)
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -543,7 +560,27 @@ def check_recipe(recipe: Recipe, prefix: str = "", produced: frozenset[str] = fr
     check_paths(recipe, prefix, produced)
     check_local_checkpoint(recipe.model, f"{prefix}model")
     check_verifiers(recipe, prefix)
+    check_env(recipe, prefix)
     check_engine(recipe, prefix)
+
+
+def check_env(recipe: Recipe, prefix: str = "") -> None:
+    """The environment must resolve and accept its kwargs at load; a file path becomes absolute."""
+    if recipe.env.name is None:
+        return
+    from grpo.envs.registry import EnvError, build_env
+
+    target, _, attr = recipe.env.name.rpartition(":")
+    if target.endswith(".py"):
+        recipe.env.name = f"{Path(target).expanduser().resolve()}:{attr}"
+    try:
+        factory = build_env(recipe.env.name, recipe.env.kwargs)
+    except EnvError as err:
+        raise RecipeError(f"{prefix}env.name = {recipe.env.name!r}: {err}") from None
+    try:
+        factory()  # one instance now: bad kwarg values fail at load, not in a rollout worker
+    except (TypeError, ValueError) as err:
+        raise RecipeError(f"{prefix}env.kwargs = {recipe.env.kwargs!r}: {recipe.env.name} refused them: {err}") from None
 
 
 def check_engine(recipe: Recipe, prefix: str = "") -> None:

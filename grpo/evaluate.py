@@ -7,6 +7,7 @@ from typing import Any
 
 from grpo.cluster import Actors
 from grpo.config import Recipe
+from grpo.envs.episode import episode_metrics
 from grpo.rollout.base import SamplingParams
 from grpo.rollout.collect import generate_and_score
 from rewards.combine import verifier_means
@@ -40,6 +41,7 @@ def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=recipe.rollout.max_completion_tokens, stop=tuple(recipe.rollout.stop), seed=seed)
     correct = []
     lengths = []
+    episodes = []
     for start in range(0, len(prompts), recipe.eval.batch_size):
         part = generate_and_score(
             actors, prompts[start : start + recipe.eval.batch_size], rows[start : start + recipe.eval.batch_size],
@@ -47,6 +49,7 @@ def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict
         )
         correct += [(v or 0.0) >= 0.5 for v in part.scores.per_verifier[target]]
         lengths += [len(c.completion_ids) for c in part.completions]
+        episodes += part.completions if "env" in (part.completions[0].extra if part.completions else {}) else []
         for name, mean in verifier_means(part.scores.per_verifier).items():
             metrics.setdefault(f"eval/reward/{name}", 0.0)
             metrics[f"eval/reward/{name}"] += mean * len(part.completions)
@@ -54,6 +57,7 @@ def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict
         metrics[name] /= max(1, len(correct))
     metrics["eval/accuracy"] = sum(correct) / max(1, len(correct))
     metrics["eval/length_mean"] = sum(lengths) / max(1, len(lengths))
+    metrics.update({f"eval/{key}": value for key, value in episode_metrics(episodes).items()})
     k = recipe.eval.k
     if k > 1:
         sampled = SamplingParams(n=k, temperature=recipe.eval.temperature, top_p=recipe.rollout.top_p,

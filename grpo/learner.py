@@ -82,6 +82,7 @@ class Learner:
         self.tokenizer = load_tokenizer(recipe.model)
         self.skipped = 0  # updates skipped in the current step for a non-finite gradient
         self.engine = None
+        self.episodes = None
         self._sync_comm = None
         if world_size == 1:
             self._build()
@@ -136,12 +137,18 @@ class Learner:
             from grpo.rollout.factory import build_engine
 
             self.engine = build_engine(recipe, self.tokenizer, model=self.model, colocated=True)
+            from grpo.envs.episode import build_runner
+
+            self.episodes = build_runner(recipe.env, self.tokenizer)
 
     # ------------------------------------------------------------------ rollout (colocated)
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+    def generate(self, prompts: list[str], params: SamplingParams, rows: list[dict] | None = None) -> list[Completion]:
+        """`rows`: the prompts' dataset rows, which a multi-turn environment starts from."""
         if self.engine is None:
             raise RuntimeError("generate() on the learner needs rollout.colocate=true")
+        if self.episodes is not None:
+            return self.episodes.run(self.engine, prompts, rows or [{} for _ in prompts], params)
         return self.engine.generate(prompts, params)
 
     def pad_token_id(self) -> int:

@@ -69,7 +69,8 @@ class RunLogger:
             self.steps_logged += 1
             self._print_progress(step, metrics)
         elif self.progress and any(k.startswith("eval/") for k in metrics):
-            parts = [f"{k.removeprefix('eval/')} {v:.3f}" for k, v in metrics.items() if k.startswith("eval/") and isinstance(v, float)]
+            parts = [f"{k.removeprefix('eval/')} {v:.3f}" for k, v in metrics.items()
+                     if k.startswith("eval/") and isinstance(v, float) and k.removeprefix("eval/") not in _QUIET]
             print(f"{self.label}[eval @ step {step}] " + "  ".join(parts), flush=True)
 
     def _print_progress(self, step: int, metrics: dict[str, Any]) -> None:
@@ -79,6 +80,8 @@ class RunLogger:
         if "reward/mean" in metrics:
             what = (f"reward {metrics['reward/mean']:.3f}  acc {metrics.get('accuracy', float('nan')):.3f}  "
                     f"len {metrics.get('completion/length_mean', 0):.0f}")
+            if "episode/tool_use_rate" in metrics:
+                what += f"  tool {metrics['episode/tool_use_rate']:.2f}"
         else:  # a supervised step
             what = f"loss {metrics['train/loss']:.4f}  lr {metrics.get('train/lr', 0.0):.2e}"
         line = f"{self.label}step {step:>4}/{self.total_steps}  {what}  {seconds:.1f}s/step  ETA {_clock(eta)}"
@@ -98,6 +101,10 @@ class RunLogger:
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+# episode metrics kept out of the eval line (they are in metrics.jsonl): the line stays readable
+_QUIET = {"episode/tool_errors", "episode/tool_seconds", "episode/env_tokens", "episode/env_seconds", "episode/env_failures"}
 
 
 def _clean(value: Any) -> Any:

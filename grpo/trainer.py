@@ -21,6 +21,7 @@ from grpo.batch import RolloutBatch, build_batch
 from grpo.cluster import Actors, init_ray, shutdown, start_actors
 from grpo.config import Recipe, RecipeError, dump_recipe
 from grpo.data import DataError, PromptSampler, load_rows, map_columns, render_prompt
+from grpo.envs.episode import episode_metrics
 from grpo.evaluate import correctness_label, evaluate
 from grpo.lock import RunLock
 from grpo.watch import RunWatch
@@ -305,6 +306,7 @@ def rollout_metrics(recipe: Recipe, rollout: ScoredRollouts) -> dict[str, float]
     for name, mean in verifier_means(rollout.scores.per_verifier).items():
         metrics[f"reward/{name}"] = mean
         metrics[f"reward/{name}/failures"] = float(rollout.scores.failures.get(name, 0))
+    metrics.update(episode_metrics(rollout.completions))
     for name, message in rollout.scores.first_errors.items():
         print(f"warning: verifier {name!r} failed on {rollout.scores.failures[name]} samples: {message}", flush=True)
     return metrics
@@ -358,5 +360,6 @@ def trace_records(rollout: ScoredRollouts, count: int) -> list[dict[str, Any]]:
             "scores": {name: values[index] for name, values in rollout.scores.per_verifier.items()},
             "details": rollout.scores.details[index] if rollout.scores.details else {},
             "finish_reason": completion.finish_reason, "completion_tokens": len(completion.completion_ids),
+            **({"turns": completion.extra["turns"], "env": completion.extra["env"]} if "turns" in completion.extra else {}),
         })
     return records

@@ -32,6 +32,10 @@ class Sample:
     finish_reason: str = "stop"
     completion_tokens: int = 0
     max_completion_tokens: int = 0
+    # multi-turn episodes: [{"role": "policy" | "env", "text": ...}] in order (the completion is
+    # their concatenation) and the environment's info (tool_calls, tool_errors, turns, ...)
+    turns: list[dict[str, str]] = field(default_factory=list)
+    env: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_chat(self) -> bool:

@@ -43,11 +43,10 @@ def resolve(name: str) -> Callable[..., Any]:
     """The object a verifier name refers to (function or class), or a VerifierError saying why not."""
     _load_builtins()
     if ":" in name:
-        target, _, attr = name.rpartition(":")
-        module = _load_file(target, name) if target.endswith(".py") else _load_module(target, name)
-        if not hasattr(module, attr):
-            raise VerifierError(f"verifier {name!r}: {target} has no attribute {attr!r}")
-        return getattr(module, attr)
+        try:
+            return load_attribute(name)
+        except (ImportError, FileNotFoundError, AttributeError) as err:
+            raise VerifierError(f"verifier {name!r}: {err}") from None
     if name in BUILTINS:
         return BUILTINS[name]
     for point in entry_points(group=ENTRY_POINT_GROUP):
@@ -91,18 +90,28 @@ def _check_kwargs(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> 
         )
 
 
-def _load_module(module_name: str, name: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as err:
-        raise VerifierError(f"verifier {name!r}: cannot import {module_name!r} ({err}); is it installed?") from None
+def load_attribute(spec: str) -> Any:
+    """`package.module:attr` or `path/to/file.py:attr` -> the attribute (verifiers, environments).
+
+    Raises ImportError, FileNotFoundError or AttributeError with a message fit for a recipe error."""
+    target, _, attr = spec.rpartition(":")
+    if target.endswith(".py"):
+        module = _load_file(target)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as err:
+            raise ImportError(f"cannot import {target!r} ({err}); is it installed?") from None
+    if not hasattr(module, attr):
+        raise AttributeError(f"{target} has no attribute {attr!r}")
+    return getattr(module, attr)
 
 
-def _load_file(file_name: str, name: str) -> Any:
+def _load_file(file_name: str) -> Any:
     path = Path(file_name).expanduser().resolve()
     if not path.is_file():
-        raise VerifierError(f"verifier {name!r}: file {file_name!r} does not exist (relative to {Path.cwd()})")
-    module_name = f"grpo_user_verifier_{abs(hash(str(path)))}"
+        raise FileNotFoundError(f"file {file_name!r} does not exist (relative to {Path.cwd()})")
+    module_name = f"grpo_user_plugin_{abs(hash(str(path)))}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -10,9 +10,10 @@ See README.md, "Sandbox", for the guarantees and the measured throughput.
 """
 
 from sandboxes.isolation import IsolationError, report as isolation_report
+from sandboxes.execute import Execution
 from sandboxes.limits import Limits
 from sandboxes.pool import SandboxPool
 from sandboxes.suites import AssertTests, CallCases, SandboxResult, StdioCases, TestOutcome, humaneval, mbpp
 
-__all__ = ["AssertTests", "CallCases", "IsolationError", "Limits", "SandboxPool", "SandboxResult", "StdioCases",
+__all__ = ["AssertTests", "CallCases", "Execution", "IsolationError", "Limits", "SandboxPool", "SandboxResult", "StdioCases",
            "TestOutcome", "humaneval", "isolation_report", "mbpp"]

@@ -1,6 +1,7 @@
 """A pool of warm fork servers: what a reward worker holds.
 
-`pool.run(code, tests)` scores one program, `pool.map` scores many in parallel, one per server.
+`pool.run(code, tests)` scores one program, `pool.map` scores many in parallel, one per server;
+`pool.execute(code)` runs one program and returns its output (the policy's python tool).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sandboxes import isolation
+from sandboxes.execute import Execution, execute
 from sandboxes.limits import Limits
 from sandboxes.session import Server, base_parent
 from sandboxes.suites import evaluate
@@ -43,10 +45,13 @@ class SandboxPool:
 
     def run(self, code: str | bytes, tests: Any, limits: Limits | None = None) -> Any:
         """Run `code` against `tests` (a sandboxes.suites suite); returns a SandboxResult."""
+        return self._with_server(lambda server: evaluate(server, code, tests, limits or self.limits))
+
+    def _with_server(self, work: Any) -> Any:
         server = self.acquire()
         healthy = True
         try:
-            return evaluate(server, code, tests, limits or self.limits)
+            return work(server)
         except (EOFError, OSError):
             healthy = False  # the server itself broke (not the program): start a fresh one
             raise
@@ -55,6 +60,10 @@ class SandboxPool:
                 self.release(server)
             else:
                 self._replace(server)
+
+    def execute(self, code: str | bytes, *, stdin: str = "", limits: Limits | None = None) -> Execution:
+        """Run `code` once as a script; returns what it printed and why it stopped (a tool call)."""
+        return self._with_server(lambda server: execute(server, code, limits or self.limits, stdin))
 
     def map(self, jobs: list[tuple[str | bytes, Any]], limits: Limits | None = None) -> list[Any]:
         with ThreadPoolExecutor(max_workers=len(self.servers)) as executor:

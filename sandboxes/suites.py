@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sandboxes.execute import exit_reason
 from sandboxes.limits import Limits
 from sandboxes.session import RemoteError, SandboxCrashed, SandboxTimeout, Server, Session
 from sandboxes.values import UnserializableValue, strictly_equal
@@ -252,7 +253,7 @@ def _stdio(server: Server, code: str | bytes, tests: StdioCases, limits: Limits,
         ok = _same_output(report["stdout"], expected, tests.float_tolerance)
         reason = None
         if not ok:
-            reason = _exit_reason(report) or f"printed {_short(report['stdout'])}, expected {_short(expected)}"
+            reason = exit_reason(report) or f"printed {_short(report['stdout'])}, expected {_short(expected)}"
         outcomes.append(TestOutcome(f"case {index}", ok, reason, time.monotonic() - t0))
     return _result(outcomes, error, report, started)
 
@@ -272,17 +273,6 @@ def _same_output(got: str, expected: str, tolerance: float | None) -> bool:
         except ValueError:
             return False
     return True
-
-
-def _exit_reason(report: dict[str, Any]) -> str | None:
-    if report.get("signal"):
-        import signal as signals
-
-        return f"killed by {signals.Signals(report['signal']).name}"
-    if report.get("status"):
-        tail = report.get("stderr", "").strip().splitlines()
-        return f"exit status {report['status']}" + (f": {tail[-1][:200]}" if tail else "")
-    return None
 
 
 def _reason(err: Exception) -> str:

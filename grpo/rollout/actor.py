@@ -36,15 +36,22 @@ class RolloutWorker:
             lora_off = recipe.model.lora.model_copy(update={"enabled": False})
             self.model = load_model(recipe.model.model_copy(update={"lora": lora_off}), device, trainable=False)
         self.engine = build_engine(recipe, self.tokenizer, model=self.model, colocated=False)
+        from grpo.envs.episode import build_runner
+
+        self.episodes = build_runner(recipe.env, self.tokenizer)
 
     def node_id(self) -> str:
         import ray
 
         return ray.get_runtime_context().get_node_id()
 
-    def generate(self, prompts: list[str], params: SamplingParams, version: int | None = None) -> list[Completion]:
+    def generate(self, prompts: list[str], params: SamplingParams, version: int | None = None,
+                 rows: list[dict] | None = None) -> list[Completion]:
+        """`rows`: the prompts' dataset rows, which a multi-turn environment starts from."""
         if version is not None and version != self.version:
             raise StaleWeights(f"rollout worker holds weights version {self.version}, the trainer is at {version}")
+        if self.episodes is not None:
+            return self.episodes.run(self.engine, prompts, rows or [{} for _ in prompts], params)
         return self.engine.generate(prompts, params)
 
     def load_weights(self, state: dict[str, torch.Tensor], version: int | None = None) -> None:

@@ -37,11 +37,20 @@ class Completion:
     logprobs: list[float]
     finish_reason: Literal["stop", "length"]
     extra: dict[str, Any] = field(default_factory=dict)
+    # multi-turn episodes: 1 on the policy's tokens, 0 on the environment's (no loss, no advantage,
+    # no importance ratio there; their logprobs are 0). None: every token is the policy's.
+    mask: list[int] | None = None
 
 
 class Engine(Protocol):
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
         """len(prompts) x params.n completions, the n samples of a prompt contiguous."""
+
+    def generate_ids(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Completion]:
+        """As generate(), from token ids; multi-turn episodes call it once per turn."""
+
+    def encode(self, prompt: str) -> list[int]:
+        """The prompt's ids as generate() would feed them (special tokens, truncation)."""
 
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
         """Replace the engine's weights with the trainer's (names as in the HF state dict)."""

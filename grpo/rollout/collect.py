@@ -70,7 +70,7 @@ def generate_and_score(
     for shard_index, (engine, (start, stop)) in enumerate(zip(engines, shards)):
         shard_params = SamplingParams(**{**params.__dict__, "seed": generation_seed(seed, step, round_index, shard_index)})
         extra = (actors.weights_version,) if actors.rollouts else ()  # a restarted worker must not sample
-        pending[engine.generate.remote(prompts[start:stop], shard_params, *extra)] = (shard_index, start)
+        pending[engine.generate.remote(prompts[start:stop], shard_params, *extra, rows=rows[start:stop])] = (shard_index, start)
     generated: dict[int, list[Completion]] = {}
     reward_futures = {}
     remaining = list(pending)
@@ -109,7 +109,8 @@ def _sample(completion: Completion, row: dict[str, Any], max_completion_tokens: 
     return Sample(
         prompt=row["prompt"], completion=completion.text, answer=row.get("answer"), columns=columns,
         finish_reason=completion.finish_reason, completion_tokens=len(completion.completion_ids),
-        max_completion_tokens=max_completion_tokens,
+        max_completion_tokens=max_completion_tokens, turns=completion.extra.get("turns", []),
+        env=completion.extra.get("env", {}),
     )
 
 

@@ -72,15 +72,18 @@ class TransformersEngine:
         if real_missing or unexpected:
             raise RuntimeError(f"weight sync mismatch: missing {real_missing[:3]}, unexpected {unexpected[:3]}")
 
-    @torch.inference_mode()
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        return self.generate_ids([self.encode(prompt) for prompt in prompts], params)
+
+    @torch.inference_mode()
+    def generate_ids(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Completion]:
+        """As generate(), from token ids (multi-turn episodes continue from exactly their tokens)."""
         generator = torch.Generator(device=self.device)
         generator.manual_seed(params.seed)
         was_training = self.model.training
         self.model.eval()
         try:
-            encoded = [self._encode(prompt) for prompt in prompts]
-            rows = [(index, ids) for index, ids in enumerate(encoded) for _ in range(params.n)]
+            rows = [(index, list(ids)) for index, ids in enumerate(prompt_ids) for _ in range(params.n)]
             completions: list[Completion] = []
             for start in range(0, len(rows), self.batch_size):
                 completions += self._generate_batch(rows[start : start + self.batch_size], params, generator)
@@ -88,7 +91,7 @@ class TransformersEngine:
         finally:
             self.model.train(was_training)
 
-    def _encode(self, prompt: str) -> list[int]:
+    def encode(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         if self.tokenizer.bos_token_id is not None and getattr(self.tokenizer, "add_bos_token", False):
             ids = [self.tokenizer.bos_token_id] + ids

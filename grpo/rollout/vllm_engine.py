@@ -159,18 +159,27 @@ class VLLMEngine:
     # ------------------------------------------------------------------ generation
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        completions = self.generate_ids([self.encode(prompt) for prompt in prompts], params)
+        self.finish_generation()
+        return completions
+
+    def generate_ids(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Completion]:
+        """As generate(), from token ids, and the engine stays awake: a multi-turn episode calls this
+        once per turn, its growing context served from the prefix cache, then finish_generation()."""
         from vllm.inputs import TokensPrompt
 
         self._ready()
-        prompt_ids = [self._encode(prompt) for prompt in prompts]
-        requests = [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids]
-        per_request = [to_vllm_params(params, request_seed(params.seed, i, params.n)) for i in range(len(prompts))]
+        requests = [TokensPrompt(prompt_token_ids=list(ids)) for ids in prompt_ids]
+        per_request = [to_vllm_params(params, request_seed(params.seed, i, params.n)) for i in range(len(prompt_ids))]
         outputs = self.llm.generate(requests, per_request, use_tqdm=False, lora_request=self.lora_request)
-        if self.sleep_enabled:
-            self.sleep()
         return completions_from_outputs(outputs, prompt_ids)
 
-    def _encode(self, prompt: str) -> list[int]:
+    def finish_generation(self) -> None:
+        """Colocated with sleep mode: hand the GPU memory back to the trainer."""
+        if self.sleep_enabled:
+            self.sleep()
+
+    def encode(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return ids[-self.max_prompt_tokens :]
 

@@ -1,0 +1,98 @@
+"""Find an environment by name: built-in, `package.module:attr`, `path/to/file.py:attr`, or an
+installed package's `grpo.envs` entry point (built-ins first, so a plugin cannot replace one)."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from rewards.registry import load_attribute
+
+ENTRY_POINT_GROUP = "grpo.envs"
+BUILTINS: dict[str, Callable[..., Any]] = {}
+BUILTIN_MODULES = ("grpo.envs.python_tool", "grpo.envs.functions")
+
+
+class EnvError(ValueError):
+    """An environment that cannot be found or built; the message says why and how to fix it."""
+
+
+def register_env(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
+        BUILTINS[name] = target
+        return target
+
+    return decorate
+
+
+def available() -> dict[str, str]:
+    _load_builtins()
+    found = {name: "built-in" for name in BUILTINS}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(point.name, f"entry point {point.value}")
+    return found
+
+
+def resolve(name: str) -> Callable[..., Any]:
+    _load_builtins()
+    if ":" in name:
+        try:
+            return load_attribute(name)
+        except (ImportError, FileNotFoundError, AttributeError) as err:
+            raise EnvError(str(err)) from None
+    if name in BUILTINS:
+        return BUILTINS[name]
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name == name:
+            try:
+                return point.load()
+            except Exception as err:
+                raise EnvError(f"entry point {point.value} failed to load: {err}") from err
+    raise EnvError(f"unknown environment; built-ins and installed plugins: {sorted(available())}. Name your own "
+                   "as 'package.module:Class' or 'path/to/file.py:Class'")
+
+
+def build_env(name: str, kwargs: dict[str, Any], *, check_only: bool = False) -> Callable[[], Any]:
+    """A factory making one environment per episode. `check_only`: validate name and kwargs
+    against the constructor's signature without building one (recipe load)."""
+    target = resolve(name)
+    if not callable(target):
+        raise EnvError(f"{name!r} is a {type(target).__name__}, not a class or factory function")
+    _check_kwargs(target, kwargs)
+    if inspect.isclass(target):
+        missing = [m for m in ("reset", "step") if not callable(getattr(target, m, None))]
+        if missing:
+            raise EnvError(f"{target.__name__} has no {' or '.join(missing)}() method; an environment needs "
+                           "reset(row) -> str | None and step(turn) -> Step | str | None")
+    if check_only:
+        return target
+
+    def factory() -> Any:
+        return target(**kwargs)
+
+    return factory
+
+
+def stop_strings(factory: Callable[[], Any]) -> tuple[str, ...]:
+    probe = factory()
+    return tuple(getattr(probe, "stop", ()) or ())
+
+
+def _check_kwargs(target: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(set(kwargs) - set(parameters))
+    if unknown:
+        raise EnvError(f"takes no argument(s) {unknown} in env.kwargs; its parameters are {list(parameters)}")
+
+
+def _load_builtins() -> None:
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
