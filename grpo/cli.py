@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     plot.add_argument("--steps", default=None, help="comma-separated steps for the traces page (default: first, middle, last)")
     plot.add_argument("--traces", type=int, default=3, help="traces shown per step")
 
+    runs = commands.add_parser("runs", help="the run folders under a folder: status, steps, last metrics")
+    runs.add_argument("folder", nargs="?", default="runs", help="where to look (default: runs)")
+    runs.add_argument("--json", action="store_true", help="print the list as JSON")
+
     # overrides may come after options too (`--checkpoint X eval.k=8`): collect the stray ones
     args, extra = parser.parse_known_args(argv)
     stray = [item for item in extra if "=" in item and not item.startswith("-")]
@@ -73,12 +77,32 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "runs":
+            return _runs(args)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; resume with --resume from the last checkpoint", file=sys.stderr)
         return 130
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from grpo.runs import find_runs, table
+
+    root = Path(args.folder)
+    if not root.is_dir():
+        raise RecipeError(f"{root} is not a folder; pass the folder your runs are in (output_dir, default runs)")
+    found = find_runs(root)
+    if args.json:
+        print(json.dumps([{**asdict(run), "path": str(run.path)} for run in found], indent=2))
+    else:
+        print(table(found, root))
     return 0
 
 

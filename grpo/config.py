@@ -159,6 +159,11 @@ class RolloutConfig(_Section):
         True, description="Generate inside the trainer actor with the trained module (no weight sync)."
     )
     num_workers: int = Field(1, ge=1, description="Rollout actors when not colocated; prompts are sharded.")
+    max_staleness: int = Field(
+        0, ge=0, description="Asynchronous rollouts: the next steps are generated while the learner trains, "
+        "from a policy at most this many updates old (0: synchronous). Needs rollout.colocate=false and "
+        "algorithm.sampler_correction tis or mis.",
+    )
     compile: bool = Field(
         True, description="GPU fast path: static KV cache, bucketed shapes, compiled decode step with CUDA "
         "graphs (ignored on CPU)."
@@ -497,6 +502,18 @@ class Recipe(_Section):
         if self.trainer.world_size > 1 and self.model.lora.enabled:
             raise _combination("model.lora.enabled", True, "LoRA with trainer.world_size > 1 is not supported yet; "
                                "use one learner (LoRA state is small) or full fine-tuning")
+        if self.rollout.max_staleness > 0 and self.rollout.colocate:
+            raise _combination(
+                "rollout.max_staleness", self.rollout.max_staleness,
+                "asynchronous rollouts overlap generation with training on separate rollout workers: set "
+                "rollout.colocate=false (a colocated engine shares the learner's device and process), or 0",
+            )
+        if self.rollout.max_staleness > 0 and self.algorithm.sampler_correction == "none":
+            raise _combination(
+                "algorithm.sampler_correction", "none",
+                f"rollout.max_staleness = {self.rollout.max_staleness} samples from an older policy; correct the "
+                "lag with algorithm.sampler_correction=tis (or mis)",
+            )
         if self.eval.k > 1 and self.eval.temperature <= 0:
             raise _combination("eval.temperature", self.eval.temperature, "pass@k needs sampling: temperature > 0")
         return self
@@ -600,14 +617,14 @@ def check_verifiers(recipe: Recipe, prefix: str = "") -> None:
     """Every verifier must resolve now, not in a worker an hour in; file paths become absolute so
     Ray workers in other directories find them."""
     from rewards.base import VerifierError
-    from rewards.registry import resolve
+    from rewards.registry import check_signature, resolve
 
     for index, spec in enumerate(recipe.rewards.verifiers):
         target, _, attr = spec.name.rpartition(":")
         if target.endswith(".py"):
             spec.name = f"{Path(target).expanduser().resolve()}:{attr}"
         try:
-            resolve(spec.name)
+            check_signature(spec.name, resolve(spec.name), spec.kwargs)
         except VerifierError as err:
             raise RecipeError(f"{prefix}rewards.verifiers.{index}.name = {spec.name!r}: {err}") from None
 

@@ -131,7 +131,8 @@ def map_columns(rows: list[Row], config: DataConfig, key: str) -> list[Row]:
                 f"data.prompt_format = {config.prompt_format!r}: cannot fill it from the columns of {key} "
                 f"({sorted(rows[0])}): {type(err).__name__}: {err}"
             ) from None
-    missing = [c for c in (config.prompt_column,) if not has_column(rows[0], c)]
+    prompt_column, answer_column = known_layout(rows[0], config, key)
+    missing = [c for c in (prompt_column,) if not has_column(rows[0], c)]
     if missing:
         raise DataError(
             f"data.prompt_column = {config.prompt_column!r} is not a column of {key} (columns: "
@@ -140,11 +141,38 @@ def map_columns(rows: list[Row], config: DataConfig, key: str) -> list[Row]:
     mapped = []
     for row in rows:
         new = dict(row)
-        new["prompt"] = column(row, config.prompt_column)
-        if has_column(row, config.answer_column):
-            new["answer"] = column(row, config.answer_column)
+        new["prompt"] = column(row, prompt_column)
+        if has_column(row, answer_column):
+            new["answer"] = column(row, answer_column)
         mapped.append(new)
     return mapped
+
+
+# Layouts people already have, read without a mapping when the recipe keeps the default column
+# names and the dataset has none of them: (prompt, answer) columns, first match wins.
+KNOWN_PROMPTS = ("problem", "question")  # open-r1 / MATH / NuminaMath, GSM8K
+KNOWN_ANSWERS = ("reward_model.ground_truth", "answer", "solution")  # verl / TinyZero, open-r1, MATH (\boxed{})
+
+
+def known_layout(row: Row, config: DataConfig, key: str) -> tuple[str, str]:
+    """The prompt and answer columns to read: the recipe's, or a recognised layout's when the
+    recipe left the defaults and the dataset lacks them (said once, so nothing happens silently)."""
+    prompt, answer = config.prompt_column, config.answer_column
+    chosen = []
+    if prompt == "prompt" and not has_column(row, prompt):
+        found = next((c for c in KNOWN_PROMPTS if has_column(row, c)), None)
+        if found:
+            prompt = found
+            chosen.append(f"prompt_column={found}")
+    if answer == "answer" and not has_column(row, answer):
+        found = next((c for c in KNOWN_ANSWERS if has_column(row, c)), None)
+        if found:
+            answer = found
+            chosen.append(f"answer_column={found}")
+    if chosen:
+        print(f"{key}: no {'/'.join(c.split('=')[0].removesuffix('_column') for c in chosen)} column; reading "
+              f"{', '.join(chosen)} (set data.prompt_column / data.answer_column to choose others)", flush=True)
+    return prompt, answer
 
 
 def render_prompt(prompt: Any, config: DataConfig, tokenizer: Any | None) -> str:

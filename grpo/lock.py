@@ -89,3 +89,17 @@ def _describe(holder: dict) -> str:
         return "another process"
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0)))
     return f"pid {holder['pid']} on {holder.get('host', '?')} since {started} ({holder.get('command', '')})"
+
+
+def is_held(run_dir: Path) -> bool:
+    """Whether a live process holds the run folder now (`grpo runs` shows it as running)."""
+    path = Path(run_dir) / LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

@@ -6,6 +6,7 @@ Read `train()` top to bottom; every phase is a call to a named function elsewher
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from grpo.lock import RunLock
 from grpo.watch import RunWatch
 from grpo.logging import RunLogger, read_metrics
 from grpo.model_source import prepare
+from grpo.prefetch import Prefetcher, staleness
 from grpo.rollout.base import SamplingParams
 from grpo.rollout.actor import StaleWeights
 from grpo.rollout.collect import ScoredRollouts, generate_and_score
@@ -74,27 +76,42 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
 
         last_eval: dict[str, float] = {}
         watch = RunWatch(recipe.rewards.warn_after_steps, correctness_label(recipe))
-        for step in range(start_step, recipe.trainer.steps):
-            step_started = time.time()
-            rollout, timings = collect_with_recovery(recipe, actors, sampler, tokenizer, step)
-            batch, batch_metrics = make_batch(recipe, rollout, pad_id)
-            if recipe.algorithm.beta > 0:
-                batch.ref_logprobs = actors.learners.call("reference_logprobs", batch)
-            t0 = time.time()
-            train_metrics = actors.learners.call("train_step", batch, step)
-            timings["time/train"] = time.time() - t0
-            timings["time/sync"] = sync_weights(recipe, actors)
-            timings["time/step"] = time.time() - step_started
-            metrics = {**rollout_metrics(recipe, rollout), **batch_metrics, **train_metrics, **timings}
-            logger.log(step + 1, metrics)
-            watch.after_step(step + 1, metrics)
-            logger.write_samples(step + 1, trace_records(rollout, recipe.logging.samples_per_step))
-            done = step + 1
-            if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < recipe.trainer.steps:
-                last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
-                logger.log(done, last_eval)
-            if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < recipe.trainer.steps:
-                save_checkpoint(recipe, actors, run_dir, done)
+        prefetch = None
+        if recipe.rollout.max_staleness > 0:
+            prefetch = Prefetcher(lambda t: collect_with_recovery(recipe, actors, sampler, tokenizer, t, pin_version=False),
+                                  start_step, recipe.trainer.steps, recipe.rollout.max_staleness)
+        try:
+            for step in range(start_step, recipe.trainer.steps):
+                step_started = time.time()
+                if prefetch is None:
+                    rollout, timings = collect_with_recovery(recipe, actors, sampler, tokenizer, step)
+                else:
+                    rollout, timings = prefetch.get(step)
+                    timings["time/rollout_wait"] = time.time() - step_started  # what overlap did not hide
+                    timings["rollout/staleness"] = staleness(rollout.completions, actors.weights_version)
+                batch, batch_metrics = make_batch(recipe, rollout, pad_id)
+                if recipe.algorithm.beta > 0:
+                    batch.ref_logprobs = actors.learners.call("reference_logprobs", batch)
+                t0 = time.time()
+                train_metrics = actors.learners.call("train_step", batch, step)
+                timings["time/train"] = time.time() - t0
+                timings["time/sync"] = sync_weights(recipe, actors)
+                if prefetch is not None:
+                    prefetch.trained(step + 1)
+                timings["time/step"] = time.time() - step_started
+                metrics = {**rollout_metrics(recipe, rollout), **batch_metrics, **train_metrics, **timings}
+                logger.log(step + 1, metrics)
+                watch.after_step(step + 1, metrics)
+                logger.write_samples(step + 1, trace_records(rollout, recipe.logging.samples_per_step))
+                done = step + 1
+                if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < recipe.trainer.steps:
+                    last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
+                    logger.log(done, last_eval)
+                if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < recipe.trainer.steps:
+                    save_checkpoint(recipe, actors, run_dir, done)
+        finally:
+            if prefetch is not None:
+                prefetch.close()
 
         if test_rows:
             last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
@@ -207,7 +224,8 @@ def sampling_params(recipe: Recipe) -> SamplingParams:
                           stop=tuple(r.stop), ignore_eos=r.ignore_eos, min_tokens=r.min_completion_tokens)
 
 
-def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int) -> tuple[ScoredRollouts, dict[str, float]]:
+def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int,
+                     pin_version: bool = True) -> tuple[ScoredRollouts, dict[str, float]]:
     """G completions for each prompt of the step, scored; with dynamic sampling, only informative
     groups are kept and more prompts are drawn (up to max_rounds) to refill the batch."""
     specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
@@ -223,7 +241,7 @@ def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tok
         scored = generate_and_score(
             actors, prompts, rows, sampling_params(recipe), specs, seed=recipe.seed, step=step,
             round_index=round_index, none_as=recipe.rewards.none_as,
-            max_completion_tokens=recipe.rollout.max_completion_tokens,
+            max_completion_tokens=recipe.rollout.max_completion_tokens, pin_version=pin_version,
         )
         if dynamic.enabled:
             informative = algorithms.informative_groups(torch.tensor(scored.scores.totals), group)
@@ -245,14 +263,25 @@ def collect_rollouts(recipe: Recipe, actors: Actors, sampler: PromptSampler, tok
 MAX_ROLLOUT_RECOVERIES = 3
 
 
-def collect_with_recovery(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int
-                          ) -> tuple[ScoredRollouts, dict[str, float]]:
+def collect_with_recovery(recipe: Recipe, actors: Actors, sampler: PromptSampler, tokenizer: Any, step: int,
+                          pin_version: bool = True) -> tuple[ScoredRollouts, dict[str, float]]:
     """collect_rollouts, surviving the death of a separate rollout worker: Ray restarts it (with the
     checkpoint's weights), the driver sends it the current weights and the step's generation runs
-    again with the same seeds, so the step's samples are those it would have had."""
+    again with the same seeds, so the step's samples are those it would have had.
+
+    pin_version=False (asynchronous rollouts): workers may be behind, but never behind the weights
+    they held when the step was submitted; a worker back at the checkpoint's weights after a
+    restart is caught by that."""
     for attempt in range(MAX_ROLLOUT_RECOVERIES + 1):
         try:
-            return collect_rollouts(recipe, actors, sampler, tokenizer, step)
+            if pin_version:
+                return collect_rollouts(recipe, actors, sampler, tokenizer, step)
+            floor = actors.weights_version
+            rollout = collect_rollouts(recipe, actors, sampler, tokenizer, step, pin_version=False)
+            used = min(c.extra.get("weights_version", floor) for c in rollout[0].completions)
+            if used < floor:
+                raise StaleWeights(f"a rollout worker sampled with weights version {used}, older than {floor}")
+            return rollout
         except (ray.exceptions.RayActorError, StaleWeights) as err:
             if not actors.rollouts or attempt == MAX_ROLLOUT_RECOVERIES or actors.engine == "vllm":
                 raise RecipeError(
@@ -321,6 +350,14 @@ def sync_weights(recipe: Recipe, actors: Actors) -> float:
     """
     if not actors.rollouts:
         return 0.0
+    with _SYNC_LOCK:  # asynchronous rollouts: the prefetch thread may resync a restarted worker
+        return _sync_weights(recipe, actors)
+
+
+_SYNC_LOCK = threading.Lock()
+
+
+def _sync_weights(recipe: Recipe, actors: Actors) -> float:
     t0 = time.time()
     version = actors.weights_version + 1
     if actors.engine != "vllm":

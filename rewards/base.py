@@ -2,12 +2,17 @@
 shape of verifier (per-sample function, batched function, class, TRL reward function) is turned
 into one batched call.
 
-One documented signature, three accepted shapes:
+One documented signature, five accepted shapes:
 - per sample:  ``def my_verifier(sample: Sample, **kwargs) -> float | VerifierResult | None``
 - batched:     ``@verifier(batched=True) def f(samples: list[Sample], **kwargs) -> list[...]``
 - TRL style:   ``def f(prompts, completions, **columns) -> list[float | None]`` (recognised by its
   ``completions`` parameter; completions are strings for text prompts and
   ``[{"role": "assistant", "content": ...}]`` for chat prompts, exactly as TRL passes them)
+- verl style:  ``def compute_score(data_source, solution_str, ground_truth, extra_info=None)``
+  returning a float or a dict with ``score`` (other keys are logged as details); fed from the
+  row's ``data_source``, answer (``reward_model.ground_truth`` in verl's layout) and ``extra_info``
+- OpenRLHF:    ``def reward_func(queries, prompts, labels, **kwargs)`` where a query is prompt +
+  response, returning a tensor/list or a dict with ``rewards`` (and ``scores``, ``extra_logs``)
 A class is instantiated once with the recipe's kwargs and its instances called like a function.
 ``None`` means "not applicable to this sample".
 """
@@ -95,6 +100,8 @@ def required_columns(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Ne
         declared = getattr(fn, "needs", None)
     if declared is not None:
         return tuple(declared(kwargs) if callable(declared) else declared)
+    if shape_of(fn) in ("verl", "openrlhf"):
+        return (("answer", "reward_model.ground_truth"),)  # the reference: mapped, or verl's layout
     if shape_of(fn) != "trl":
         return ()
     try:
@@ -122,7 +129,37 @@ def shape_of(fn: Callable[..., Any]) -> str:
         return "trl"
     if "samples" in parameters:
         return "batched"
+    if {"solution_str", "ground_truth"} <= set(parameters):
+        return "verl"
+    if {"queries", "labels"} <= set(parameters):
+        return "openrlhf"
     return "sample"
+
+
+SHAPES = (
+    "def f(sample, **kwargs) -> float | None",
+    "@verifier(batched=True) def f(samples, **kwargs) -> list",
+    "TRL: def f(prompts, completions, **columns) -> list",
+    "verl: def compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float | dict",
+    "OpenRLHF: def reward_func(queries, prompts, labels, **kwargs) -> tensor | dict",
+)
+
+
+def unfillable_parameters(fn: Callable[..., Any], kwargs: dict[str, Any]) -> list[str]:
+    """For a per-sample verifier: required parameters besides the sample that the recipe's kwargs do
+    not fill. Non-empty means the function fits none of the accepted shapes."""
+    if shape_of(fn) != "sample" or inspect.isclass(fn):
+        return []
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in parameters[1:] if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs]
+    if not positional:
+        return [p.name for p in parameters if p.default is p.empty and p.kind is p.KEYWORD_ONLY] or ["<sample>"]
+    return required
 
 
 def as_batched(fn: Callable[..., Any], kwargs: dict[str, Any]) -> BatchedVerifier:
@@ -145,6 +182,21 @@ def as_batched(fn: Callable[..., Any], kwargs: dict[str, Any]) -> BatchedVerifie
 
     if shape == "batched":
         return lambda samples: _results(fn(samples, **kwargs), len(samples))
+
+    if shape == "verl":
+        return lambda samples: [_verl_result(fn(data_source=s.columns.get("data_source"), solution_str=s.completion,
+                                                ground_truth=_ground_truth(s), extra_info=s.columns.get("extra_info"),
+                                                **kwargs)) for s in samples]
+
+    if shape == "openrlhf":
+
+        def call_openrlhf(samples: list[Sample]) -> list[VerifierResult]:
+            prompts = [s.prompt if isinstance(s.prompt, str) else str(s.prompt) for s in samples]
+            queries = [p + s.completion for p, s in zip(prompts, samples)]
+            out = fn(queries=queries, prompts=prompts, labels=[_ground_truth(s) for s in samples], **kwargs)
+            return _openrlhf_results(out, len(samples))
+
+        return call_openrlhf
 
     return lambda samples: [_result(fn(sample, **kwargs)) for sample in samples]
 
@@ -169,6 +221,54 @@ def _column_lists(samples: list[Sample]) -> dict[str, list[Any]]:
     columns.setdefault("answer", [s.answer for s in samples])
     columns["completion_tokens"] = [s.completion_tokens for s in samples]
     return columns
+
+
+def _ground_truth(sample: Sample) -> Any:
+    """The reference answer: data.answer_column's value, else verl's reward_model.ground_truth."""
+    if sample.answer is not None:
+        return sample.answer
+    model = sample.columns.get("reward_model")
+    return model.get("ground_truth") if isinstance(model, dict) else None
+
+
+def _verl_result(value: Any) -> VerifierResult:
+    """verl returns a number, or a dict whose `score` is the reward and whose other keys are logged."""
+    if isinstance(value, dict):
+        if "score" not in value:
+            raise ValueError(f"a verl-style compute_score returned a dict without 'score' (keys {sorted(value)})")
+        return VerifierResult(None if value["score"] is None else float(value["score"]),
+                              {k: v for k, v in value.items() if k != "score"})
+    return _result(value)
+
+
+def _openrlhf_results(out: Any, count: int) -> list[VerifierResult]:
+    """OpenRLHF returns a tensor of rewards, or a dict with `rewards` (plus `scores`, `extra_logs`)."""
+    details: dict[str, Any] = {}
+    if isinstance(out, dict):
+        if "rewards" not in out:
+            raise ValueError(f"an OpenRLHF reward_func returned a dict without 'rewards' (keys {sorted(out)})")
+        details = {k: out[k] for k in ("scores", "extra_logs") if k in out}
+        out = out["rewards"]
+    values = out.tolist() if hasattr(out, "tolist") else list(out)
+    if len(values) != count:
+        raise ValueError(f"an OpenRLHF reward_func returned {len(values)} rewards for {count} queries")
+    per_sample = []
+    for index, value in enumerate(values):
+        row = {}
+        for key, logged in details.items():
+            if isinstance(logged, dict):
+                row.update({f"{key}.{k}": _item(v, index) for k, v in logged.items()})
+            else:
+                row[key] = _item(logged, index)
+        per_sample.append(VerifierResult(float(value), row))
+    return per_sample
+
+
+def _item(value: Any, index: int) -> Any:
+    """Element `index` of a per-sample tensor or list, or the value itself when it is a scalar."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return value[index] if isinstance(value, list) and len(value) > index else value
 
 
 def _results(values: Any, count: int) -> list[VerifierResult]:

@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable
 
-from rewards.base import BatchedVerifier, VerifierError, as_batched
+from rewards.base import SHAPES, BatchedVerifier, VerifierError, as_batched, unfillable_parameters
 
 ENTRY_POINT_GROUP = "grpo.verifiers"
 BUILTINS: dict[str, Callable[..., Any]] = {}
@@ -72,8 +72,28 @@ def build(name: str, kwargs: dict[str, Any]) -> BatchedVerifier:
         return as_batched(instance, {})
     if not callable(target):
         raise VerifierError(f"verifier {name!r} is a {type(target).__name__}, not a function or class")
-    _check_kwargs(name, target, kwargs)
+    check_signature(name, target, kwargs)
     return as_batched(target, kwargs)
+
+
+def check_signature(name: str, target: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """At recipe load: a function's kwargs exist and its signature is one of the accepted shapes."""
+    if inspect.isclass(target) or not callable(target):
+        return
+    _check_kwargs(name, target, kwargs)
+    _check_shape(name, target, kwargs)
+
+
+def _check_shape(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """A function that fits none of the accepted signatures is refused here, with the list, instead
+    of failing with a TypeError on every sample."""
+    missing = unfillable_parameters(fn, kwargs)
+    if missing:
+        shapes = "\n  ".join(SHAPES)
+        raise VerifierError(
+            f"verifier {name!r}: its signature {inspect.signature(fn)} matches none of the accepted shapes "
+            f"(parameters {missing} would get no value):\n  {shapes}"
+        )
 
 
 def _check_kwargs(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:

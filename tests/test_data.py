@@ -51,7 +51,9 @@ def test_column_mapping_keeps_other_columns():
     mapped = map_columns(ROWS, config(prompt_column="question", answer_column="final"), "data.train")
     assert mapped[1]["prompt"] == "q1" and mapped[1]["answer"] == "1" and mapped[1]["extra"] == 2
     with pytest.raises(DataError, match="data.prompt_column = 'prompt'"):
-        map_columns(ROWS, config(), "data.train")
+        map_columns([{"text": "q", "final": "1"}], config(), "data.train")
+    # GSM8K's `question` is a known layout: read without a mapping
+    assert map_columns(ROWS, config(answer_column="final"), "data.train")[1]["prompt"] == "q1"
 
 
 def test_unknown_task_and_bad_task_kwargs():
@@ -96,3 +98,22 @@ def test_prompt_format_builds_prompts_from_columns():
     assert mapped[0]["prompt"] == "Use [3, 5] to make 8." and mapped[0]["nums"] == [3, 5]
     with pytest.raises(DataError, match="data.prompt_format"):
         map_columns(rows, config(prompt_format="{missing}"), "data.train")
+
+
+def test_verl_and_open_r1_layouts_load_without_a_mapping(capsys):
+    from grpo.config import DataConfig, DatasetConfig
+
+    config = DataConfig(train=DatasetConfig(task="arithmetic", num_samples=1))
+    verl = [{"data_source": "arith", "prompt": [{"role": "user", "content": "What is 2 + 2?"}],
+             "reward_model": {"style": "rule", "ground_truth": "4"}, "extra_info": {"index": 0}}]
+    [row] = map_columns(verl, config, "data.train")
+    assert row["prompt"] == [{"role": "user", "content": "What is 2 + 2?"}] and row["answer"] == "4"
+    assert "answer_column=reward_model.ground_truth" in capsys.readouterr().out
+    open_r1 = [{"problem": "Find x.", "solution": "... \\boxed{3}", "answer": "3"}]
+    [row] = map_columns(open_r1, config, "data.train")
+    assert row["prompt"] == "Find x." and row["answer"] == "3"
+    math = [{"problem": "Find y.", "solution": "so \\boxed{5}"}]
+    assert map_columns(math, config, "data.train")[0]["answer"] == "so \\boxed{5}"
+    # a recipe that names its columns is never second-guessed
+    named = config.model_copy(update={"prompt_column": "problem", "answer_column": "final"})
+    assert "answer" not in map_columns(math, named, "data.train")[0]

@@ -44,14 +44,17 @@ def test_valid_data_passes_unchanged(tmp_path, tokenizer):
 
 
 def test_no_answer_column_names_the_column_the_columns_and_the_fix(tmp_path, tokenizer):
-    verl = [{"prompt": "What is 369 + 539?", "reward_model": {"ground_truth": "908", "style": "rule"}}] * 4
+    nested = [{"prompt": "What is 369 + 539?", "label": {"value": "908"}}] * 4
     with pytest.raises(DataError) as err:
-        load_data(recipe(tmp_path, verl), tokenizer)
+        load_data(recipe(tmp_path, nested), tokenizer)
     message = str(err.value)
-    assert "data.answer_column = 'answer' is not a column of data.train (columns: ['reward_model'])" in message
-    assert "'answer' needs the reference answer" in message and "reward_model.ground_truth" in message
-    train, _ = load_data(recipe(tmp_path, verl, data={"answer_column": "reward_model.ground_truth"}), tokenizer)
+    assert "data.answer_column = 'answer' is not a column of data.train (columns: ['label'])" in message
+    assert "'answer' needs the reference answer" in message
+    train, _ = load_data(recipe(tmp_path, nested, data={"answer_column": "label.value"}), tokenizer)
     assert train[0]["answer"] == "908"
+    # verl's layout is known: its ground truth is read without a mapping
+    verl = [{"prompt": "What is 369 + 539?", "reward_model": {"ground_truth": "908", "style": "rule"}}] * 4
+    assert load_data(recipe(tmp_path, verl), tokenizer)[0][0]["answer"] == "908"
 
 
 def test_dotted_paths_reach_nested_columns():

@@ -51,8 +51,12 @@ class RolloutWorker:
         if version is not None and version != self.version:
             raise StaleWeights(f"rollout worker holds weights version {self.version}, the trainer is at {version}")
         if self.episodes is not None:
-            return self.episodes.run(self.engine, prompts, rows or [{} for _ in prompts], params)
-        return self.engine.generate(prompts, params)
+            completions = self.episodes.run(self.engine, prompts, rows or [{} for _ in prompts], params)
+        else:
+            completions = self.engine.generate(prompts, params)
+        for completion in completions:  # what asynchronous rollouts measure their staleness by
+            completion.extra["weights_version"] = self.version
+        return completions
 
     def load_weights(self, state: dict[str, torch.Tensor], version: int | None = None) -> None:
         self.engine.load_weights(state)

@@ -60,7 +60,10 @@ def generate_and_score(
     round_index: int = 0,
     none_as: str = "skip",
     max_completion_tokens: int = 0,
+    pin_version: bool = True,
 ) -> ScoredRollouts:
+    """pin_version: a rollout worker must hold exactly the driver's latest weights (synchronous
+    loop); asynchronous rollouts instead read the version each completion was sampled with."""
     import ray
 
     started = time.time()
@@ -69,7 +72,7 @@ def generate_and_score(
     pending = {}
     for shard_index, (engine, (start, stop)) in enumerate(zip(engines, shards)):
         shard_params = SamplingParams(**{**params.__dict__, "seed": generation_seed(seed, step, round_index, shard_index)})
-        extra = (actors.weights_version,) if actors.rollouts else ()  # a restarted worker must not sample
+        extra = (actors.weights_version,) if actors.rollouts and pin_version else ()  # a restarted worker must not sample
         pending[engine.generate.remote(prompts[start:stop], shard_params, *extra, rows=rows[start:stop])] = (shard_index, start)
     generated: dict[int, list[Completion]] = {}
     reward_futures = {}
