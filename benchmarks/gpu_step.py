@@ -113,13 +113,11 @@ def run_ours(directory: Path, steps: int, warmup: int, tiny: bool, variant: str 
 
 
 def run_trl(directory: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
-    import torch
-    from datasets import Dataset
-    from transformers import AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_rewards import token_reward
+    from bench_trl import time_trl_steps
 
     prompts = [json.loads(line)["prompt"] for line in (directory / "prompts.jsonl").read_text().splitlines()]
     kwargs = {}
@@ -134,28 +132,7 @@ def run_trl(directory: Path, steps: int, warmup: int, tiny: bool, setting: str) 
         generation_kwargs={"min_new_tokens": COMPLETION_TOKENS if not tiny else 8}, temperature=1.0,
         beta=0.0, num_iterations=1, learning_rate=1e-6, max_steps=steps, use_cpu=tiny, seed=0, **kwargs,
     )
-    times: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, args, state, control, **_):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.started = time.perf_counter()
-            if state.global_step == warmup and torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
-
-        def on_step_end(self, args, state, control, **_):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - self.started)
-
-    tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
-    trainer = GRPOTrainer(model=str(directory / "model"), reward_funcs=[token_reward], args=config,
-                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), processing_class=tokenizer,
-                          callbacks=[Clock()])
-    trainer.train()
-    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-    return {"step_seconds": times[warmup:], "peak_gib": peak}
+    return time_trl_steps(config, directory, token_reward, prompts, warmup)
 
 
 # --------------------------------------------------------------------------- ceilings and table

@@ -135,13 +135,11 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
 
 def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
     """TRL's GRPOTrainer as its users run it at this size: vLLM colocated in the trainer's process."""
-    import torch
-    from datasets import Dataset
-    from transformers import AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_rewards import length_recording_reward
+    from bench_trl import time_trl_steps
 
     prompts = [json.loads(line)["prompt"] for line in (directory / "prompts.jsonl").read_text().splitlines()]
     config = GRPOConfig(
@@ -154,28 +152,7 @@ def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, set
         use_vllm=not tiny, vllm_mode="colocate", vllm_gpu_memory_utilization=0.35,
         generation_kwargs={"min_tokens": MIN_TOKENS} if not tiny else {"min_new_tokens": 4},
     )
-    times: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, args, state, control, **_):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.started = time.perf_counter()
-            if state.global_step == warmup and torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
-
-        def on_step_end(self, args, state, control, **_):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - self.started)
-
-    tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
-    trainer = GRPOTrainer(model=str(directory / "model"), reward_funcs=[length_recording_reward], args=config,
-                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), processing_class=tokenizer,
-                          callbacks=[Clock()])
-    trainer.train()
-    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-    return {"step_seconds": times[warmup:], "peak_gib": peak}
+    return time_trl_steps(config, directory, length_recording_reward, prompts, warmup)
 
 
 # --------------------------------------------------------------------------- table

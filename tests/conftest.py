@@ -39,3 +39,13 @@ def ray_cluster():
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+def load_module(path):
+    """A script that is not a package module (examples/*/build.py), imported from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"loaded_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

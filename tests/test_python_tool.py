@@ -4,8 +4,6 @@ the host is untouched; tool calls of a batch run concurrently."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 
 import pytest
@@ -14,27 +12,7 @@ from grpo.envs.episode import EpisodeRunner
 from grpo.envs.python_tool import PythonTool
 from grpo.rollout.base import SamplingParams
 from tests.test_envs import ScriptedEngine
-
-
-class _Listener:
-    """A TCP server on the host's loopback that no tool call may reach."""
-
-    def __init__(self) -> None:
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen()
-        self.port = self.server.getsockname()[1]
-        self.contacts = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.contacts += 1
-            connection.close()
+from tests.test_sandbox_hostile import Listener
 
 
 def _runner(**kwargs) -> EpisodeRunner:
@@ -59,7 +37,7 @@ def test_a_tool_call_returns_what_the_code_printed():
 
 
 def test_hostile_tool_calls_end_as_error_observations_and_leave_the_host_alone(tmp_path):
-    listener = _Listener()
+    listener = Listener()
     outside = tmp_path / "escaped.txt"
     canary = tmp_path / "canary.txt"
     canary.write_text("intact")

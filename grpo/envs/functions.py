@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from grpo.envs.base import Step
 from grpo.envs.registry import EnvError, register_env
-from rewards.registry import load_attribute
+from rewards.plugins import load_attribute
 
 
 @register_env("functions")

@@ -4,53 +4,25 @@ installed package's `grpo.envs` entry point (built-ins first, so a plugin cannot
 from __future__ import annotations
 
 import inspect
-from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from rewards.registry import load_attribute
+from rewards.plugins import Plugins, PluginNotFound
 
 ENTRY_POINT_GROUP = "grpo.envs"
-BUILTINS: dict[str, Callable[..., Any]] = {}
-BUILTIN_MODULES = ("grpo.envs.python_tool", "grpo.envs.functions")
+PLUGINS = Plugins(ENTRY_POINT_GROUP, ("grpo.envs.python_tool", "grpo.envs.functions"))
+register_env = PLUGINS.register  # built-in environments: @register_env("name")
+available = PLUGINS.available
 
 
 class EnvError(ValueError):
     """An environment that cannot be found or built; the message says why and how to fix it."""
 
 
-def register_env(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
-        BUILTINS[name] = target
-        return target
-
-    return decorate
-
-
-def available() -> dict[str, str]:
-    _load_builtins()
-    found = {name: "built-in" for name in BUILTINS}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(point.name, f"entry point {point.value}")
-    return found
-
-
 def resolve(name: str) -> Callable[..., Any]:
-    _load_builtins()
-    if ":" in name:
-        try:
-            return load_attribute(name)
-        except (ImportError, FileNotFoundError, AttributeError) as err:
-            raise EnvError(str(err)) from None
-    if name in BUILTINS:
-        return BUILTINS[name]
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name == name:
-            try:
-                return point.load()
-            except Exception as err:
-                raise EnvError(f"entry point {point.value} failed to load: {err}") from err
-    raise EnvError(f"unknown environment; built-ins and installed plugins: {sorted(available())}. Name your own "
-                   "as 'package.module:Class' or 'path/to/file.py:Class'")
+    try:
+        return PLUGINS.find(name, example="Class")
+    except PluginNotFound as err:
+        raise EnvError(f"unknown environment; {err}" if err.unknown else str(err)) from None
 
 
 def build_env(name: str, kwargs: dict[str, Any], *, check_only: bool = False) -> Callable[[], Any]:
@@ -89,10 +61,3 @@ def _check_kwargs(target: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     unknown = sorted(set(kwargs) - set(parameters))
     if unknown:
         raise EnvError(f"takes no argument(s) {unknown} in env.kwargs; its parameters are {list(parameters)}")
-
-
-def _load_builtins() -> None:
-    import importlib
-
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pyarrow as pa
@@ -11,20 +10,13 @@ import pyarrow.parquet as pq
 from grpo.config import load_recipe
 from grpo.logging import read_metrics
 from grpo.trainer import train
-from tests.conftest import ROOT, TINY_BASE
+from tests.conftest import ROOT, load_module, TINY_BASE
 
 EXAMPLE = ROOT / "examples" / "verl_format"
 
 
-def _build():
-    spec = importlib.util.spec_from_file_location("verl_build", EXAMPLE / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_verl_parquet_with_a_verl_compute_score_trains_without_a_mapping(tmp_path, ray_cluster, monkeypatch):
-    build = _build()
+    build = load_module(EXAMPLE / "build.py")
     for split, count in (("train", 64), ("test", 16)):
         pq.write_table(pa.Table.from_pylist(build.verl_rows(split, count)), tmp_path / f"{split}.parquet")
     monkeypatch.chdir(ROOT)
