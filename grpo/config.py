@@ -579,6 +579,15 @@ def check_recipe(recipe: Recipe, prefix: str = "", produced: frozenset[str] = fr
     check_verifiers(recipe, prefix)
     check_env(recipe, prefix)
     check_engine(recipe, prefix)
+    check_trackers(recipe, prefix)
+
+
+def check_trackers(recipe: Recipe, prefix: str = "") -> None:
+    """A tracker is an optional extra: a missing package is said at load, with the install line."""
+    from grpo.tracking import missing_packages
+
+    for key, install in missing_packages(recipe.logging):
+        raise RecipeError(f"{prefix}{key}: its package is not installed here; `{install}`, or turn it off")
 
 
 def check_env(recipe: Recipe, prefix: str = "") -> None:

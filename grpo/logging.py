@@ -37,16 +37,11 @@ class RunLogger:
         self.label = f"{label} " if label else ""  # a pipeline's `[stage 3/5 generate]` before each line
         self.started = time.time()
         self.steps_logged = 0
-        self.tensorboard = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        from types import SimpleNamespace
 
-            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
-        self.wandb = None
-        if wandb_project:
-            import wandb
+        from grpo.tracking import open_trackers
 
-            self.wandb = wandb.init(project=wandb_project, name=run_dir.name, config=config or {}, resume="allow")
+        self.trackers = open_trackers(run_dir, SimpleNamespace(tensorboard=tensorboard, wandb_project=wandb_project), config)
 
     def truncate_after(self, step: int) -> None:
         """On resume, forget metrics of steps after the checkpoint; they will be recomputed."""
@@ -59,12 +54,8 @@ class RunLogger:
         record = {"step": step, **{k: _clean(v) for k, v in metrics.items()}}
         with self.metrics_path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self.tensorboard is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key != "step":
-                    self.tensorboard.add_scalar(key, value, step)
-        if self.wandb is not None:
-            self.wandb.log(record, step=step)
+        for tracker in self.trackers:
+            tracker.log(step, {k: v for k, v in record.items() if k != "step" and v is not None})
         if self.progress and ("reward/mean" in metrics or "train/loss" in metrics):
             self.steps_logged += 1
             self._print_progress(step, metrics)
@@ -92,10 +83,9 @@ class RunLogger:
         path.write_text("".join(json.dumps(s, default=str) + "\n" for s in samples))
 
     def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-        if self.wandb is not None:
-            self.wandb.finish()
+        for tracker in self.trackers:
+            tracker.close()
+        self.trackers = []
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -11,12 +11,14 @@ from typing import Any, Callable
 
 from grpo.tasks.arithmetic import generate_arithmetic
 from grpo.tasks.countdown import generate_countdown
+from grpo.tasks.procedural import generate_reasoning_gym
 
 TaskGenerator = Callable[..., list[dict[str, Any]]]
 
 TASKS: dict[str, TaskGenerator] = {
     "arithmetic": generate_arithmetic,
     "countdown": generate_countdown,
+    "reasoning_gym": generate_reasoning_gym,  # optional extra: reasoning-gym's procedural datasets
 }
 
 __all__ = ["TASKS", "generate_arithmetic", "generate_countdown"]

@@ -1,3 +1,3 @@
 """Built-in verifiers; importing this package registers them by name."""
 
-from rewards.builtin import answer, code, countdown, env_reward, format, language, length, math, reward_model  # noqa: F401
+from rewards.builtin import answer, code, countdown, env_reward, format, language, length, math, reasoning_gym, reward_model  # noqa: F401

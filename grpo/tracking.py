@@ -1,0 +1,79 @@
+"""Experiment trackers a run also logs to: TensorBoard (`logging.tensorboard: true`) and Weights &
+Biases (`logging.wandb_project: NAME`; `WANDB_MODE=offline` works without an account). Each is an
+optional extra; a recipe asking for one whose package is missing is refused at load with the
+install line, not an hour in. The resolved recipe goes in as the run's config.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import secrets
+from pathlib import Path
+from typing import Any, Protocol
+
+INSTALL = {"tensorboard": "pip install 'grpo[tensorboard]'", "wandb": "pip install 'grpo[wandb]'"}
+
+
+class Tracker(Protocol):
+    def log(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def missing_packages(logging_config: Any) -> list[tuple[str, str]]:
+    """(recipe key, install line) of every requested tracker whose package is not installed."""
+    wanted = []
+    if logging_config.tensorboard:
+        wanted.append(("logging.tensorboard", "tensorboard"))
+    if logging_config.wandb_project:
+        wanted.append(("logging.wandb_project", "wandb"))
+    return [(key, INSTALL[package]) for key, package in wanted if importlib.util.find_spec(package) is None]
+
+
+def open_trackers(run_dir: Path, logging_config: Any, config: dict[str, Any] | None) -> list[Tracker]:
+    trackers: list[Tracker] = []
+    if logging_config.tensorboard:
+        trackers.append(TensorBoard(run_dir / "tensorboard", config or {}))
+    if logging_config.wandb_project:
+        trackers.append(WandB(run_dir, logging_config.wandb_project, config or {}))
+    return trackers
+
+
+class TensorBoard:
+    """Event files under run_dir/tensorboard: every numeric metric as a scalar; the recipe as text."""
+
+    def __init__(self, directory: Path, config: dict[str, Any]):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(directory))
+        if config:
+            self.writer.add_text("recipe", "```\n" + json.dumps(config, indent=2, default=str) + "\n```", 0)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandB:
+    """One W&B run per run folder (a resumed run continues it: the id is kept in wandb_id)."""
+
+    def __init__(self, run_dir: Path, project: str, config: dict[str, Any]):
+        import wandb
+
+        id_file = run_dir / "wandb_id"
+        run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)  # W&B ids: [a-z0-9]
+        id_file.write_text(run_id)
+        self.run = wandb.init(project=project, name=run_dir.name, id=run_id, config=config, resume="allow",
+                              dir=str(run_dir))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
