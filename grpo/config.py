@@ -341,6 +341,10 @@ class SFTConfig(_Section):
         None, description="Build the completion from columns instead, e.g. ' <think> {solution} </think> <answer> "
         "{answer} </answer>' (a cold-start set made from a dataset's worked solutions)."
     )
+    mask_spans: list[tuple[str, str]] = Field(
+        default_factory=list, description="Text from each start marker to its end marker (inclusive) in a target "
+        "gets no loss: tool outputs in tool-use traces, [['<output>', '</output>']], as RL masks environment turns.",
+    )
     group_by_length: bool = Field(
         True, description="Batch examples of similar length together (less padding; as TRL's group_by_length)."
     )
@@ -408,6 +412,10 @@ class LoggingConfig(_Section):
     samples_per_step: int = Field(8, ge=0, description="Traces written to samples/step_N.jsonl each step.")
     tensorboard: bool = Field(False, description="Also write TensorBoard event files.")
     wandb_project: str | None = Field(None, description="Also log to this Weights & Biases project.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="Also log to MLflow at this tracking URI (`file:./mlruns`, `http://127.0.0.1:5000`)."
+    )
+    mlflow_experiment: str = Field("grpo", description="MLflow experiment the run is logged under.")
     progress: bool = Field(True, description="Print a progress line per step.")
 
 

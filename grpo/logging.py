@@ -26,8 +26,10 @@ TIMING_PREFIX = "time/"
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, total_steps: int, *, progress: bool = True, tensorboard: bool = False,
-                 wandb_project: str | None = None, config: dict[str, Any] | None = None, label: str = ""):
+    def __init__(self, run_dir: Path, total_steps: int, *, progress: bool = True, tracking: Any = None,
+                 config: dict[str, Any] | None = None, label: str = ""):
+        """tracking: the recipe's `logging` section, whose trackers (TensorBoard, W&B, MLflow) also
+        get every logged metric; None: metrics.jsonl and the console only."""
         self.run_dir = run_dir
         self.metrics_path = run_dir / "metrics.jsonl"
         self.samples_dir = run_dir / "samples"
@@ -37,11 +39,9 @@ class RunLogger:
         self.label = f"{label} " if label else ""  # a pipeline's `[stage 3/5 generate]` before each line
         self.started = time.time()
         self.steps_logged = 0
-        from types import SimpleNamespace
-
         from grpo.tracking import open_trackers
 
-        self.trackers = open_trackers(run_dir, SimpleNamespace(tensorboard=tensorboard, wandb_project=wandb_project), config)
+        self.trackers = open_trackers(run_dir, tracking, config) if tracking is not None else []
 
     def truncate_after(self, step: int) -> None:
         """On resume, forget metrics of steps after the checkpoint; they will be recomputed."""

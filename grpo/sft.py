@@ -38,6 +38,7 @@ MEGABATCH = 8
 class Example:
     prompt_ids: list[int]
     completion_ids: list[int]  # the target, ending with EOS so the model learns to stop
+    completion_mask: list[int] | None = None  # 0 on tokens of sft.mask_spans (no loss); None: all trained
 
 
 def encode_examples(rows: list[dict[str, Any]], recipe: Recipe, tokenizer: Any) -> tuple[list[Example], int]:
@@ -63,12 +64,35 @@ def encode_examples(rows: list[dict[str, Any]], recipe: Recipe, tokenizer: Any) 
         if not isinstance(completion, str) or not completion.strip():
             raise DataError(f"data.train row {index}: {column!r} is empty or not text; every SFT row needs a completion")
         prompt_ids = bos + tokenizer(render_prompt(row["prompt"], recipe.data, tokenizer), add_special_tokens=False)["input_ids"]
-        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        if recipe.sft.mask_spans:
+            completion_ids, mask = masked_tokens(tokenizer, completion, recipe.sft.mask_spans)
+            completion_ids, mask = completion_ids + [tokenizer.eos_token_id], mask + [1]
+        else:
+            completion_ids, mask = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id], None
         if len(prompt_ids) + len(completion_ids) > limit:
             dropped += 1
             continue
-        examples.append(Example(prompt_ids, completion_ids))
+        examples.append(Example(prompt_ids, completion_ids, mask))
     return examples, dropped
+
+
+def masked_tokens(tokenizer: Any, text: str, spans: list[tuple[str, str]]) -> tuple[list[int], list[int]]:
+    """Token ids of `text` and a mask that is 0 on every token overlapping a span from a start marker
+    to the next end marker (both included): what an environment, not the policy, would write."""
+    ranges = []
+    for start, end in spans:
+        position = text.find(start)
+        while position >= 0:
+            closing = text.find(end, position + len(start))
+            stop = len(text) if closing < 0 else closing + len(end)
+            ranges.append((position, stop))
+            position = text.find(start, stop)
+    try:
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    except NotImplementedError:
+        raise DataError("sft.mask_spans needs a fast tokenizer (one with offset mappings)") from None
+    mask = [0 if any(a < hi and b > lo for lo, hi in ranges) else 1 for a, b in encoded["offset_mapping"]]
+    return list(encoded["input_ids"]), mask
 
 
 def batch_plan(lengths: list[int], batch_size: int, epochs: int, seed: int, group_by_length: bool) -> list[list[int]]:
@@ -92,8 +116,8 @@ def batch_plan(lengths: list[int], batch_size: int, epochs: int, seed: int, grou
 
 def sft_batch(examples: list[Example], pad_id: int) -> RolloutBatch:
     """The padded tensors the learner consumes (prompt left-padded, completion right-padded)."""
-    completions = [Completion(i, e.prompt_ids, e.completion_ids, "", [0.0] * len(e.completion_ids), "stop")
-                   for i, e in enumerate(examples)]
+    completions = [Completion(i, e.prompt_ids, e.completion_ids, "", [0.0] * len(e.completion_ids), "stop",
+                              mask=e.completion_mask) for i, e in enumerate(examples)]
     return build_batch(completions, pad_id)
 
 
@@ -129,8 +153,8 @@ def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
           f"{len(plan)} steps of {recipe.sft.batch_size}", flush=True)
 
     ray_started = init_ray(recipe)
-    logger = RunLogger(run_dir, len(plan), progress=recipe.logging.progress, tensorboard=recipe.logging.tensorboard,
-                       wandb_project=recipe.logging.wandb_project, config=recipe.model_dump(mode="json"), label=label)
+    logger = RunLogger(run_dir, len(plan), progress=recipe.logging.progress, tracking=recipe.logging,
+                       config=recipe.model_dump(mode="json"), label=label)
     try:
         actors = start_actors(recipe)
         pad_id = ray.get(actors.learner.pad_token_id.remote())

@@ -62,8 +62,7 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
     test_prompts = [render_prompt(row["prompt"], recipe.data, tokenizer) for row in test_rows]
 
     ray_started = init_ray(recipe)
-    logger = RunLogger(run_dir, recipe.trainer.steps, progress=recipe.logging.progress,
-                       tensorboard=recipe.logging.tensorboard, wandb_project=recipe.logging.wandb_project,
+    logger = RunLogger(run_dir, recipe.trainer.steps, progress=recipe.logging.progress, tracking=recipe.logging,
                        config=recipe.model_dump(mode="json"), label=label)
     try:
         actors = start_actors(recipe)

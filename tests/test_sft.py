@@ -120,3 +120,22 @@ def test_the_learner_sft_step_fits_the_completions(tmp_path, tokenizer):
         logp, _ = first._forward(first.scorer, batch, with_entropy=False, temperature=1.0)
     expected = float(-(logp * batch.completion_mask).sum() / batch.completion_mask.sum())
     assert first.sft_step(batch, 0)["train/loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_mask_spans_take_tool_outputs_out_of_the_loss(tmp_path, tokenizer):
+    """As RL masks environment turns, SFT on tool-use traces leaves the tool's output untrained."""
+    text = " <think> <python>12*34</python><output>\n408\n</output> </think> <answer> 408 </answer>"
+    raw = minimal_recipe(tmp_path)
+    raw["sft"] = {"mask_spans": [["<output>", "</output>"]]}
+    recipe = recipe_from_dict(raw)
+    [example], _ = encode_examples([{"prompt": "What is 12 * 34?", "completion": text}], recipe, tokenizer)
+    masked = "".join(tokenizer.decode([t]) for t, m in zip(example.completion_ids, example.completion_mask) if m == 0)
+    trained = "".join(tokenizer.decode([t]) for t, m in zip(example.completion_ids[:-1], example.completion_mask) if m)
+    assert masked == "<output>\n408\n</output>"
+    assert trained == " <think> <python>12*34</python> </think> <answer> 408 </answer>"
+    assert example.completion_mask[-1] == 1  # EOS is trained
+    batch = sft_batch([example], tokenizer.pad_token_id)
+    assert batch.completion_mask[0].tolist() == [float(m) for m in example.completion_mask]
+    # without mask_spans every completion token is trained, as before
+    [plain], _ = encode_examples([{"prompt": "q", "completion": text}], recipe_from_dict(minimal_recipe(tmp_path)), tokenizer)
+    assert plain.completion_mask is None and plain.completion_ids == example.completion_ids

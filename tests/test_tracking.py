@@ -1,4 +1,5 @@
-"""Trackers read back with their own formats: TensorBoard's event reader, W&B's offline run file."""
+"""Trackers read back with their own tools: TensorBoard's event reader, W&B's offline run file,
+MLflow's client against a local store and against a real `mlflow server` started here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grpo.config import RecipeError, check_trackers, recipe_from_dict
+from grpo.config import LoggingConfig, RecipeError, check_trackers, recipe_from_dict
 from grpo.logging import RunLogger
 
 STEPS = [{"reward/mean": 0.25, "accuracy": 0.5, "train/loss": 1.5}, {"reward/mean": 0.5, "accuracy": 0.75, "train/loss": 1.0},
@@ -17,7 +18,7 @@ CONFIG = {"name": "tracked", "trainer": {"learning_rate": 3e-5, "steps": 3}}
 
 
 def log_three_steps(run_dir: Path, **trackers) -> None:
-    logger = RunLogger(run_dir, 3, progress=False, config=CONFIG, **trackers)
+    logger = RunLogger(run_dir, 3, progress=False, config=CONFIG, tracking=LoggingConfig(**trackers))
     for step, metrics in enumerate(STEPS, start=1):
         logger.log(step, metrics)
     logger.log(3, {"eval/accuracy": 0.9})
@@ -91,7 +92,63 @@ def test_wandb_offline_run_file_reads_back(tmp_path, monkeypatch):
     assert (tmp_path / "wandb_id").read_text() == run_file.stem.removeprefix("run-")
 
 
-@pytest.mark.parametrize("key, value, package", [("tensorboard", True, "tensorboard"), ("wandb_project", "p", "wandb")])
+def check_mlflow_run(uri: str, run_dir: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    run = client.get_run((run_dir / "mlflow_run_id").read_text())
+    history = client.get_metric_history(run.info.run_id, "reward/mean")
+    assert [(m.step, m.value) for m in history] == [(1, 0.25), (2, 0.5), (3, 0.75)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "eval/accuracy")] == [(3, 0.9)]
+    assert run.data.params["trainer.learning_rate"] == "3e-05" and run.data.params["name"] == "tracked"
+    assert run.info.status == "FINISHED" and run.info.run_name == run_dir.name
+    assert client.get_experiment(run.info.experiment_id).name == "grpo-test"
+
+
+def test_mlflow_local_store_reads_back(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    log_three_steps(tmp_path / "run", mlflow_tracking_uri=uri, mlflow_experiment="grpo-test")
+    check_mlflow_run(uri, tmp_path / "run")
+
+
+def test_mlflow_server_reads_back(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--default-artifact-root", str(tmp_path / "artifacts"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
+                time.sleep(0.5)
+        uri = f"http://127.0.0.1:{port}"
+        log_three_steps(tmp_path / "run", mlflow_tracking_uri=uri, mlflow_experiment="grpo-test")
+        check_mlflow_run(uri, tmp_path / "run")
+    finally:
+        import os
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("key, value, package", [("tensorboard", True, "tensorboard"), ("wandb_project", "p", "wandb"),
+                                                 ("mlflow_tracking_uri", "file:./mlruns", "mlflow")])
 def test_a_tracker_without_its_package_is_refused_at_load(monkeypatch, key, value, package):
     import importlib.util
 
