@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -72,6 +73,18 @@ class Plugins:
     def _load_builtins(self) -> None:
         for module in self.builtin_modules:
             importlib.import_module(module)  # running their register() decorators
+
+
+def unknown_kwargs(target: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the kwargs `target` does not accept, its parameter names); nothing is unknown to a target
+    taking **kwargs or one whose signature cannot be read."""
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return [], []
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return [], list(parameters)
+    return sorted(set(kwargs) - set(parameters)), list(parameters)
 
 
 def load_attribute(spec: str) -> Any:

@@ -10,7 +10,7 @@ import inspect
 from typing import Any, Callable
 
 from rewards.base import SHAPES, BatchedVerifier, VerifierError, as_batched, unfillable_parameters
-from rewards.plugins import Plugins, PluginNotFound
+from rewards.plugins import Plugins, PluginNotFound, unknown_kwargs
 
 ENTRY_POINT_GROUP = "grpo.verifiers"
 PLUGINS = Plugins(ENTRY_POINT_GROUP, ("rewards.builtin",))
@@ -62,14 +62,6 @@ def _check_shape(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> N
 
 
 def _check_kwargs(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    try:
-        parameters = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    unknown = sorted(set(kwargs) - set(parameters))
+    unknown, parameters = unknown_kwargs(fn, kwargs)
     if unknown:
-        raise VerifierError(
-            f"verifier {name!r} takes no argument(s) {unknown}; its parameters are {list(parameters)[1:]}"
-        )
+        raise VerifierError(f"verifier {name!r} takes no argument(s) {unknown}; its parameters are {parameters[1:]}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from rewards.plugins import Plugins, PluginNotFound
+from rewards.plugins import Plugins, PluginNotFound, unknown_kwargs
 
 ENTRY_POINT_GROUP = "grpo.envs"
 PLUGINS = Plugins(ENTRY_POINT_GROUP, ("grpo.envs.python_tool", "grpo.envs.functions"))
@@ -52,12 +52,6 @@ def stop_strings(factory: Callable[[], Any]) -> tuple[str, ...]:
 
 
 def _check_kwargs(target: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    try:
-        parameters = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    unknown = sorted(set(kwargs) - set(parameters))
+    unknown, parameters = unknown_kwargs(target, kwargs)
     if unknown:
-        raise EnvError(f"takes no argument(s) {unknown} in env.kwargs; its parameters are {list(parameters)}")
+        raise EnvError(f"takes no argument(s) {unknown} in env.kwargs; its parameters are {parameters}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from grpo.cluster import Actors
 from grpo.config import RecipeError
+from grpo.distributed import split_rows
 from grpo.rollout.base import Completion, SamplingParams
 from rewards.base import Sample, VerifierResult
 from rewards.combine import Scores, combine
@@ -97,14 +98,8 @@ def generate_and_score(
 
 
 def _shards(count: int, parts: int) -> list[tuple[int, int]]:
-    """Contiguous [start, stop) ranges over `count` prompts, as even as possible."""
-    base, extra = divmod(count, parts)
-    bounds, start = [], 0
-    for index in range(parts):
-        stop = start + base + (1 if index < extra else 0)
-        bounds.append((start, stop))
-        start = stop
-    return [b for b in bounds if b[1] > b[0]]
+    """Contiguous [start, stop) ranges over `count` prompts, as even as possible; none empty."""
+    return [b for b in split_rows(count, parts) if b[1] > b[0]]
 
 
 def _sample(completion: Completion, row: dict[str, Any], max_completion_tokens: int) -> Sample:
