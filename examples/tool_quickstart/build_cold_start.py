@@ -4,7 +4,7 @@
 of the traces call the tool (`<python>a*b</python>`, then the output it printed, then the
 answer); the rest write a product "in the head". The base's pre-training pulls hard toward
 writing digits after <think>, so after this cold start the model samples a well-formed tool call
-only ~10% of the time and is mostly wrong; RL has to find out that the tool pays.
+about a fifth of the time and is mostly wrong; RL has to find out that the tool pays.
 
     python examples/tool_quickstart/build_cold_start.py   # rewrites cold_start.jsonl
 """
