@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     plot.add_argument("--steps", default=None, help="comma-separated steps for the traces page (default: first, middle, last)")
     plot.add_argument("--traces", type=int, default=3, help="traces shown per step")
 
+    view = commands.add_parser("view", help="a run in the browser: curves, traces, filters, two steps side by side")
+    view.add_argument("run_dir", help="a run folder, e.g. runs/quickstart (a pipeline's folder shows its stages)")
+    view.add_argument("--export", metavar="FILE", help="write one self-contained HTML file instead of serving")
+    view.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+
     runs = commands.add_parser("runs", help="the run folders under a folder: status, steps, last metrics")
     runs.add_argument("folder", nargs="?", default="runs", help="where to look (default: runs)")
     runs.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -79,12 +84,32 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "runs":
             return _runs(args)
+        if args.command == "view":
+            return _view(args)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; resume with --resume from the last checkpoint", file=sys.stderr)
         return 130
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    from grpo import view
+
+    try:
+        if args.export:
+            print(f"wrote {view.export(args.run_dir, args.export)}; open it in a browser")
+            return 0
+        server = view.serve(args.run_dir, args.port)
+    except FileNotFoundError as err:
+        raise RecipeError(str(err)) from None
+    print(f"serving {args.run_dir} at http://127.0.0.1:{server.server_address[1]}/ (reload to refresh; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 

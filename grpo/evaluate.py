@@ -31,8 +31,11 @@ def correctness_label(recipe: Recipe) -> str:
     raise ValueError(f"rewards.correctness = {wanted!r} names no verifier")  # the schema already refused it
 
 
-def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict[str, Any]], *, seed: int) -> dict[str, float]:
-    """eval/accuracy (greedy), eval/reward/<verifier> (greedy) and, when eval.k > 1, eval/pass@k."""
+def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict[str, Any]], *, seed: int,
+             traces: list[dict[str, Any]] | None = None) -> dict[str, float]:
+    """eval/accuracy (greedy), eval/reward/<verifier> (greedy) and, when eval.k > 1, eval/pass@k.
+    `traces`: receives the greedy samples of the first logging.samples_per_step test prompts (the
+    same prompts at every evaluation, so `grpo view` can set two steps side by side)."""
     specs = [spec.model_dump() for spec in recipe.rewards.verifiers]
     target = correctness_label(recipe)
     size = recipe.eval.num_prompts or len(rows)
@@ -47,6 +50,8 @@ def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict
             actors, prompts[start : start + recipe.eval.batch_size], rows[start : start + recipe.eval.batch_size],
             greedy, specs, seed=seed, step=-1, round_index=start, none_as=recipe.rewards.none_as,
         )
+        if traces is not None and len(traces) < recipe.logging.samples_per_step:
+            traces += part.records(recipe.logging.samples_per_step - len(traces))
         correct += [(v or 0.0) >= 0.5 for v in part.scores.per_verifier[target]]
         lengths += [len(c.completion_ids) for c in part.completions]
         episodes += part.completions if "env" in (part.completions[0].extra if part.completions else {}) else []

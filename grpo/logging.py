@@ -78,8 +78,9 @@ class RunLogger:
         line = f"{self.label}step {step:>4}/{self.total_steps}  {what}  {seconds:.1f}s/step  ETA {_clock(eta)}"
         print(line, file=sys.stdout, flush=True)
 
-    def write_samples(self, step: int, samples: list[dict[str, Any]]) -> None:
-        path = self.samples_dir / f"step_{step:06d}.jsonl"
+    def write_samples(self, step: int, samples: list[dict[str, Any]], kind: str = "step") -> None:
+        """samples/step_N.jsonl (training samples) or samples/eval_N.jsonl (greedy test samples)."""
+        path = self.samples_dir / f"{kind}_{step:06d}.jsonl"
         path.write_text("".join(json.dumps(s, default=str) + "\n" for s in samples))
 
     def close(self) -> None:

@@ -22,12 +22,11 @@ from grpo.batch import RolloutBatch, build_batch
 from grpo.cluster import init_ray, shutdown, start_actors
 from grpo.config import Recipe
 from grpo.data import DataError, render_prompt
-from grpo.evaluate import evaluate
 from grpo.lock import RunLock
 from grpo.logging import RunLogger, read_metrics
 from grpo.model_source import prepare
 from grpo.rollout.base import Completion
-from grpo.trainer import RunSummary, load_data, prepare_run_dir, restore, save_checkpoint, sync_weights
+from grpo.trainer import RunSummary, evaluate_and_log, load_data, prepare_run_dir, restore, save_checkpoint, sync_weights
 
 # A megabatch of this many batches is sorted by length before being cut into batches (the
 # scheme of transformers' LengthGroupedSampler): less padding, while batch order stays random.
@@ -161,8 +160,7 @@ def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
         start_step = restore(recipe, actors, run_dir, logger) if resume else 0
         first_eval: dict[str, float] = {}
         if test_rows and recipe.eval.at_start and start_step == 0:
-            first_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
-            logger.log(0, first_eval)
+            first_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, 0)
         last_eval: dict[str, float] = {}
         for step in range(start_step, len(plan)):
             t0 = time.time()
@@ -173,13 +171,12 @@ def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
             done = step + 1
             if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < len(plan):
                 sync_weights(recipe, actors)
-                logger.log(done, evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed))
+                evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, done)
             if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < len(plan):
                 save_checkpoint(recipe, actors, run_dir, done)
         if test_rows:
             sync_weights(recipe, actors)
-            last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
-            logger.log(len(plan), last_eval)
+            last_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, len(plan))
         final = save_checkpoint(recipe, actors, run_dir, len(plan))
         if not first_eval:
             first_eval = next((m for m in read_metrics(run_dir) if m["step"] == 0 and "eval/accuracy" in m), {})

@@ -70,8 +70,7 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
         start_step = restore(recipe, actors, run_dir, logger, resume_from) if resume else 0
         first_eval: dict[str, float] = {}
         if test_rows and recipe.eval.at_start and start_step == 0:
-            first_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
-            logger.log(0, first_eval)
+            first_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, 0)
 
         last_eval: dict[str, float] = {}
         watch = RunWatch(recipe.rewards.warn_after_steps, correctness_label(recipe))
@@ -101,11 +100,10 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
                 metrics = {**rollout_metrics(recipe, rollout), **batch_metrics, **train_metrics, **timings}
                 logger.log(step + 1, metrics)
                 watch.after_step(step + 1, metrics)
-                logger.write_samples(step + 1, trace_records(rollout, recipe.logging.samples_per_step))
+                logger.write_samples(step + 1, rollout.records(recipe.logging.samples_per_step))
                 done = step + 1
                 if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < recipe.trainer.steps:
-                    last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
-                    logger.log(done, last_eval)
+                    last_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, done)
                 if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < recipe.trainer.steps:
                     save_checkpoint(recipe, actors, run_dir, done)
         finally:
@@ -113,8 +111,7 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
                 prefetch.close()
 
         if test_rows:
-            last_eval = evaluate(recipe, actors, test_prompts, test_rows, seed=recipe.seed)
-            logger.log(recipe.trainer.steps, last_eval)
+            last_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, recipe.trainer.steps)
         final = save_checkpoint(recipe, actors, run_dir, recipe.trainer.steps)
         if not first_eval:
             first_eval = next((m for m in read_metrics(run_dir) if m["step"] == 0), {})
@@ -125,6 +122,16 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
 
 
 # --------------------------------------------------------------------------- phases
+
+
+def evaluate_and_log(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict[str, Any]], logger: RunLogger,
+                     step: int) -> dict[str, float]:
+    """Evaluate on the test split; log the metrics and the greedy traces (samples/eval_N.jsonl)."""
+    traces: list[dict[str, Any]] = []
+    metrics = evaluate(recipe, actors, prompts, rows, seed=recipe.seed, traces=traces)
+    logger.log(step, metrics)
+    logger.write_samples(step, traces, kind="eval")
+    return metrics
 
 
 def prepare_run_dir(recipe: Recipe, resume: bool) -> Path:
@@ -384,18 +391,3 @@ def save_checkpoint(recipe: Recipe, actors: Actors, run_dir: Path, step: int) ->
         run_dir, step, lambda path: actors.learners.call("save", path),
         {"seed": recipe.seed, "name": recipe.name}, recipe.checkpoint.keep_last,
     )
-
-
-def trace_records(rollout: ScoredRollouts, count: int) -> list[dict[str, Any]]:
-    records = []
-    for index, completion in enumerate(rollout.completions[:count]):
-        row = rollout.rows[index]
-        records.append({
-            "prompt": row["prompt"], "answer": row.get("answer"), "completion": completion.text,
-            "reward": rollout.scores.totals[index],
-            "scores": {name: values[index] for name, values in rollout.scores.per_verifier.items()},
-            "details": rollout.scores.details[index] if rollout.scores.details else {},
-            "finish_reason": completion.finish_reason, "completion_tokens": len(completion.completion_ids),
-            **({"turns": completion.extra["turns"], "env": completion.extra["env"]} if "turns" in completion.extra else {}),
-        })
-    return records

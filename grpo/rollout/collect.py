@@ -38,6 +38,21 @@ class ScoredRollouts:
         return ScoredRollouts([self.completions[i] for i in indices], [self.rows[i] for i in indices],
                               self.scores.select(indices), self.timings)
 
+    def records(self, count: int) -> list[dict[str, Any]]:
+        """The first `count` samples as the run folder's trace records (samples/*.jsonl, grpo view)."""
+        records = []
+        for index, completion in enumerate(self.completions[:count]):
+            row = self.rows[index]
+            records.append({
+                "prompt": row["prompt"], "answer": row.get("answer"), "completion": completion.text,
+                "reward": self.scores.totals[index],
+                "scores": {name: values[index] for name, values in self.scores.per_verifier.items()},
+                "details": self.scores.details[index] if self.scores.details else {},
+                "finish_reason": completion.finish_reason, "completion_tokens": len(completion.completion_ids),
+                **({"turns": completion.extra["turns"], "env": completion.extra["env"]} if "turns" in completion.extra else {}),
+            })
+        return records
+
     def concat(self, other: "ScoredRollouts") -> "ScoredRollouts":
         """These rollouts followed by `other`'s; phase timings add up."""
         timings = {k: self.timings.get(k, 0.0) + other.timings.get(k, 0.0) for k in set(self.timings) | set(other.timings)}

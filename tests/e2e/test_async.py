@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from grpo.config import RecipeError
@@ -21,6 +23,10 @@ def test_one_step_off_policy_run_logs_its_staleness(tmp_path, ray_cluster):
         # the sampler's log-probs are of the older policy: the correction sees a real gap from step 2 on
         assert m["train/sampler_is_weight"] > 0
     assert steps[-1]["train/sampler_logprob_gap"] > steps[0]["train/sampler_logprob_gap"]
+    # the greedy test samples of the first and last evaluation: the same prompts (grpo view pairs them)
+    first, last = (recipe.run_dir / "samples" / f"eval_{step:06d}.jsonl" for step in (0, 4))
+    prompts = [[json.loads(line)["prompt"] for line in path.read_text().splitlines()] for path in (first, last)]
+    assert len(prompts[0]) == recipe.logging.samples_per_step and prompts[0] == prompts[1]
 
 
 @pytest.mark.parametrize("extra, message", [
