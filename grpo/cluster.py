@@ -73,6 +73,7 @@ class Actors:
     sync_plan: list[Any] | None = None  # separate vLLM workers: the NCCL bucket plan, set on first sync
     learners: LearnerGroup | None = None  # every rank: the collective calls
     weights_version: int = 0  # syncs sent to the rollout workers (0: the checkpoint they loaded)
+    episodes: bool = False  # an `env:` runs multi-turn episodes: generation needs each prompt's dataset row
 
 
 def init_ray(recipe: Recipe) -> bool:
@@ -123,7 +124,8 @@ def start_actors(recipe: Recipe, *, with_learner: bool = True) -> Actors:
     rewards = [ray.remote(RewardWorker).options(num_cpus=0, num_gpus=reward_gpus, max_restarts=3,
                                                 max_task_retries=3).remote(specs)
                for _ in range(recipe.rewards.num_workers)]
-    actors = Actors(group.handles[0] if group else None, rollouts, rewards, engine=recipe.rollout.engine, learners=group)
+    actors = Actors(group.handles[0] if group else None, rollouts, rewards, engine=recipe.rollout.engine, learners=group,
+                    episodes=recipe.env.name is not None)
     if len(ray.nodes()) > 1:
         print(placement(actors), flush=True)
     return actors

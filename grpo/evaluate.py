@@ -54,7 +54,7 @@ def evaluate(recipe: Recipe, actors: Actors, prompts: list[str], rows: list[dict
             traces += part.records(recipe.logging.samples_per_step - len(traces))
         correct += [(v or 0.0) >= 0.5 for v in part.scores.per_verifier[target]]
         lengths += [len(c.completion_ids) for c in part.completions]
-        episodes += part.completions if "env" in (part.completions[0].extra if part.completions else {}) else []
+        episodes += part.completions
         for name, mean in verifier_means(part.scores.per_verifier).items():
             metrics.setdefault(f"eval/reward/{name}", 0.0)
             metrics[f"eval/reward/{name}"] += mean * len(part.completions)

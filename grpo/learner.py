@@ -27,6 +27,7 @@ from grpo.distributed import all_reduce_sum, full, init_group, shard_model, spli
 from grpo.moe import RouterStats, load_metrics
 from grpo.optim import MasterWeightAdamW
 from grpo.policy import CompletionLogprobs, load_model, load_tokenizer, resolve_device
+from grpo.envs.episode import build_runner, sample
 from grpo.rollout.base import Completion, SamplingParams
 
 
@@ -137,7 +138,6 @@ class Learner:
             from grpo.rollout.factory import build_engine
 
             self.engine = build_engine(recipe, self.tokenizer, model=self.model, colocated=True)
-            from grpo.envs.episode import build_runner
 
             self.episodes = build_runner(recipe.env, self.tokenizer)
 
@@ -147,9 +147,7 @@ class Learner:
         """`rows`: the prompts' dataset rows, which a multi-turn environment starts from."""
         if self.engine is None:
             raise RuntimeError("generate() on the learner needs rollout.colocate=true")
-        if self.episodes is not None:
-            return self.episodes.run(self.engine, prompts, rows or [{} for _ in prompts], params)
-        return self.engine.generate(prompts, params)
+        return sample(self.engine, self.episodes, prompts, rows, params)
 
     def pad_token_id(self) -> int:
         return int(self.tokenizer.pad_token_id)

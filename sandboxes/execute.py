@@ -31,17 +31,25 @@ class Execution:
         return self.error is None
 
 
-def execute(server: Server, code: str | bytes, limits: Limits, stdin: str = "") -> Execution:
-    started = time.monotonic()
-    deadline = started + limits.wall_seconds
-    session = Session(server, code, "script", limits, deadline, stdin=stdin, stdout_cap=limits.output_excerpt * 4)
-    error = None
+def run_script(server: Server, code: str | bytes, limits: Limits, deadline: float, stdin: str = "",
+               stdout_cap: int = 1 << 20) -> tuple[dict, str | None]:
+    """Run `code` once as a script until it exits or its time is up: (the server's report, the
+    timeout's message or None). The python tool (execute) and stdin/stdout test cases (suites)
+    both run programs this way."""
+    session = Session(server, code, "script", limits, deadline, stdin=stdin, stdout_cap=stdout_cap)
+    timeout = None
     try:
         session.wait_exit()
-    except SandboxTimeout:
-        error = f"timed out after {min(limits.test_seconds, limits.wall_seconds):g} s"
-    report = session.finish()
-    error = error or exit_reason(report)
+    except SandboxTimeout as err:
+        timeout = str(err)
+    return session.finish(), timeout
+
+
+def execute(server: Server, code: str | bytes, limits: Limits, stdin: str = "") -> Execution:
+    started = time.monotonic()
+    report, timeout = run_script(server, code, limits, started + limits.wall_seconds, stdin,
+                                 stdout_cap=limits.output_excerpt * 4)
+    error = f"timed out after {min(limits.test_seconds, limits.wall_seconds):g} s" if timeout else exit_reason(report)
     cut = limits.output_excerpt
     return Execution(str(report.get("stdout", ""))[:cut], str(report.get("stderr", ""))[:cut], error,
                      time.monotonic() - started, float(report.get("max_rss_mb", 0.0)))

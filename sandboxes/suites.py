@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sandboxes.execute import exit_reason
+from sandboxes.execute import exit_reason, run_script
 from sandboxes.limits import Limits
 from sandboxes.session import RemoteError, SandboxCrashed, SandboxTimeout, Server, Session
 from sandboxes.values import UnserializableValue, strictly_equal
@@ -240,14 +240,9 @@ def _stdio(server: Server, code: str | bytes, tests: StdioCases, limits: Limits,
         if t0 >= deadline:
             outcomes.append(TestOutcome(f"case {index}", False, "the run's wall-clock limit is spent"))
             continue
-        session = Session(server, code, "script", limits, deadline, stdin=stdin)
-        timed_out = False
-        try:
-            session.wait_exit()
-        except SandboxTimeout as err:
-            timed_out, error = True, error or str(err)
-        report = session.finish()
-        if timed_out:
+        report, timeout = run_script(server, code, limits, deadline, stdin)
+        error = error or timeout
+        if timeout:
             outcomes.append(TestOutcome(f"case {index}", False, f"timed out after {limits.test_seconds:g} s", time.monotonic() - t0))
             continue
         ok = _same_output(report["stdout"], expected, tests.float_tolerance)

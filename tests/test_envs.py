@@ -231,3 +231,17 @@ def test_recipe_refuses_bad_env_kwarg_values_at_load():
            "rewards": {"verifiers": [{"name": "answer"}]}, "env": {"name": "python", "kwargs": {"timeout": 0}}}
     with pytest.raises(RecipeError, match=r"env.kwargs = \{'timeout': 0\}: python refused them: timeout"):
         check_env(recipe_from_dict(raw))
+
+
+def test_sample_runs_episodes_only_with_an_environment_and_needs_the_rows():
+    from grpo.envs.episode import sample
+
+    class OneTurn:
+        def generate(self, prompts, params):
+            return ["single turn"] * len(prompts)
+
+    assert sample(OneTurn(), None, ["P:"], None, SamplingParams()) == ["single turn"]
+    with pytest.raises(ValueError, match="dataset row"):
+        sample(scripted([("a", "stop")]), runner(), ["P:"], None, SamplingParams(n=1, max_tokens=5))
+    [episode] = sample(scripted([("a", "stop")]), runner(), ["P:"], [{}], SamplingParams(n=1, max_tokens=5))
+    assert episode.text == "a"

@@ -147,6 +147,17 @@ def episode_metrics(completions: list[Completion]) -> dict[str, float]:
     return metrics
 
 
+def sample(engine: Engine, runner: EpisodeRunner | None, prompts: list[str], rows: list[dict[str, Any]] | None,
+           params: SamplingParams) -> list[Completion]:
+    """What an engine's holder (learner or rollout worker) generates: episodes when the recipe has
+    an environment, else one turn per sample."""
+    if runner is None:
+        return engine.generate(prompts, params)
+    if rows is None or len(rows) != len(prompts):
+        raise ValueError("multi-turn episodes need each prompt's dataset row")
+    return runner.run(engine, prompts, rows, params)
+
+
 def build_runner(env_config: Any, tokenizer: Any) -> EpisodeRunner | None:
     """The recipe's `env:` as a runner, or None for single-turn episodes."""
     if env_config.name is None:

@@ -10,6 +10,7 @@ import torch
 
 from grpo.config import Recipe
 from grpo.policy import load_model, load_tokenizer, resolve_device
+from grpo.envs.episode import build_runner, sample
 from grpo.rollout.base import Completion, SamplingParams
 
 
@@ -36,8 +37,6 @@ class RolloutWorker:
             lora_off = recipe.model.lora.model_copy(update={"enabled": False})
             self.model = load_model(recipe.model.model_copy(update={"lora": lora_off}), device, trainable=False)
         self.engine = build_engine(recipe, self.tokenizer, model=self.model, colocated=False)
-        from grpo.envs.episode import build_runner
-
         self.episodes = build_runner(recipe.env, self.tokenizer)
 
     def node_id(self) -> str:
@@ -50,10 +49,7 @@ class RolloutWorker:
         """`rows`: the prompts' dataset rows, which a multi-turn environment starts from."""
         if version is not None and version != self.version:
             raise StaleWeights(f"rollout worker holds weights version {self.version}, the trainer is at {version}")
-        if self.episodes is not None:
-            completions = self.episodes.run(self.engine, prompts, rows or [{} for _ in prompts], params)
-        else:
-            completions = self.engine.generate(prompts, params)
+        completions = sample(self.engine, self.episodes, prompts, rows, params)
         for completion in completions:  # what asynchronous rollouts measure their staleness by
             completion.extra["weights_version"] = self.version
         return completions

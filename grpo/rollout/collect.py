@@ -89,7 +89,8 @@ def generate_and_score(
     for shard_index, (engine, (start, stop)) in enumerate(zip(engines, shards)):
         shard_params = SamplingParams(**{**params.__dict__, "seed": generation_seed(seed, step, round_index, shard_index)})
         extra = (actors.weights_version,) if actors.rollouts and pin_version else ()  # a restarted worker must not sample
-        pending[engine.generate.remote(prompts[start:stop], shard_params, *extra, rows=rows[start:stop])] = (shard_index, start)
+        shard_rows = {"rows": rows[start:stop]} if actors.episodes else {}  # only an environment reads them
+        pending[engine.generate.remote(prompts[start:stop], shard_params, *extra, **shard_rows)] = (shard_index, start)
     generated: dict[int, list[Completion]] = {}
     reward_futures = {}
     remaining = list(pending)
