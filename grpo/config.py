@@ -594,7 +594,9 @@ def check_trackers(recipe: Recipe, prefix: str = "") -> None:
     """A tracker is an optional extra: a missing package is said at load, with the install line."""
     from grpo.tracking import missing_packages
 
-    for key, install in missing_packages(recipe.logging):
+    missing = missing_packages(recipe.logging)
+    if missing:
+        key, install = missing[0]
         raise RecipeError(f"{prefix}{key}: its package is not installed here; `{install}`, or turn it off")
 
 
