@@ -6,6 +6,7 @@ Workload (issue "Throughput at realistic size"): the Qwen2.5-1.5B architecture, 
 peers"); beta = 0, mu = 1; gradient checkpointing; pure bf16 for every row (like for like).
 
     python benchmarks/realistic_step.py --out results/ --only trl-vllm,ours-vllm,ours-hf   # GPU
+    python benchmarks/realistic_step.py --out results/ --only ours-vllm-sep,ours-vllm-async    # 2 GPUs
     python benchmarks/realistic_step.py --tiny --out /tmp/bench-r                          # CPU dry run
 
 Each row runs in its own process (clean peak-memory counters); the workload is built once under
@@ -51,6 +52,13 @@ OURS = {
     "ours-hf-eager": ["rollout.engine=transformers", "rollout.compile=false", "trainer.microbatch_tokens=20480", PURE_BF16],
     "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],
+    # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
+    # synchronous, then generation for step t+1 overlapping step t's training
+    "ours-vllm-sep": ["rollout.engine=vllm", "rollout.colocate=false", "rollout.vllm.gpu_memory_utilization=0.85",
+                      "algorithm.sampler_correction=tis", "trainer.microbatch_tokens=20480", PURE_BF16],
+    "ours-vllm-async": ["rollout.engine=vllm", "rollout.colocate=false", "rollout.vllm.gpu_memory_utilization=0.85",
+                        "rollout.max_staleness=1", "algorithm.sampler_correction=tis",
+                        "trainer.microbatch_tokens=20480", PURE_BF16],
 }
 
 
@@ -129,8 +137,11 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
     engine_sync = statistics.median(m.get("time/engine_sync", 0.0) for m in rows)
     split["time/train"] -= engine_sync
     split["time/sync"] += engine_sync
+    # asynchronous rows: how long training waited for the rollouts, and how old they were
+    overlap = {k: [m[k] for m in rows if k in m] for k in ("time/rollout_wait", "rollout/staleness")}
     return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
-            "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows]}
+            "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows],
+            **{k: v for k, v in overlap.items() if v}}
 
 
 def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
@@ -184,6 +195,12 @@ def report(results: dict) -> str:
         split_text = " / ".join(f"{split[k]:.1f}" for k in ("time/generate", "time/train", "time/sync")) if split else ""
         hist_text = (f"{hist['mean']:.0f} {hist['p10']} {hist['p50']} {hist['p90']} ({hist['at_cap']:.1%})" if hist else "")
         lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {result['peak_gib']:.1f} | {split_text} | {hist_text} |")
+    for name, result in results.items():
+        if result.get("rollout/staleness"):
+            lines.append(f"\n{name}: training waited {statistics.median(result['time/rollout_wait']):.1f} s a step for "
+                         f"rollouts (median), staleness {statistics.mean(result['rollout/staleness']):.2f} updates (mean)")
+    if rates.get("ours-vllm-sep") and "ours-vllm-async" in rates:
+        lines.append(f"\nasync / sync on 2 GPUs: {rates['ours-vllm-async'] / rates['ours-vllm-sep']:.2f}x completion tokens per second")
     if "trl-vllm" in rates and rates["trl-vllm"]:
         for name, rate in rates.items():
             if name != "trl-vllm":

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Synchronous against asynchronous rollouts on the R1-Zero demo, on 2 GPUs: the learner on one,
+# vLLM on the other. Two seeds of each, so the asynchronous curve can be judged against the
+# run-to-run spread of the synchronous one (docs/throughput.md, "Asynchronous rollouts").
+# Usage: examples/r1_zero_demo/async_overlay.sh [OUT_DIR] [STEPS] [SEEDS]   (needs vLLM)
+set -euo pipefail
+out=${1:-runs/async-overlay}; steps=${2:-30}; seeds=${3:-"0 1"}
+mkdir -p "$out"
+base=runs/r1-zero-demo-base
+if [ ! -f "$base/config.json" ]; then  # the same base as examples/r1_zero_demo/run.sh
+  python3 examples/tiny_base/build.py --out "$base" --digits 4 --examples 120000 --epochs 2 \
+    --hidden 384 --layers 8 --heads 6 --intermediate 1536 --vocab-size 512 --batch-size 256 --lr 1e-3 \
+    --device cuda > "$out/pretrain.log" 2>&1
+fi
+for mode in sync async; do
+  staleness=$([ "$mode" = async ] && echo 1 || echo 0)
+  for seed in $seeds; do
+    name=demo-$mode-$seed
+    rm -rf "runs/$name"
+    started=$(date +%s)
+    python3 -m grpo.cli train recipes/r1-zero-demo.yaml model.path="$base" name="$name" seed="$seed" \
+      trainer.steps="$steps" rollout.engine=vllm rollout.colocate=false rollout.vllm.gpu_memory_utilization=0.5 \
+      rollout.max_staleness="$staleness" algorithm.sampler_correction=tis eval.every_steps=10 \
+      logging.progress=false > "$out/$name.log" 2>&1 || { echo "$name failed: see $out/$name.log"; tail -5 "$out/$name.log"; continue; }
+    echo "$name: $(( $(date +%s) - started )) s"
+    cp "runs/$name/metrics.jsonl" "$out/$name.jsonl"
+  done
+done
