@@ -40,7 +40,7 @@ ROWS = {
     # name: (shape, overrides)
     "fsdp-7b": ("7b", ["trainer.world_size=2", "rollout.colocate=false", "rollout.engine=transformers",
                        "rollout.prompts_per_step=2", "rollout.group_size=8", "rollout.max_completion_tokens=128",
-                       "trainer.microbatch_size=4"]),
+                       "trainer.microbatch_size=4", "rollout.compile=false"]),
     "learners-1": ("0.5b", ["trainer.world_size=1", "rollout.colocate=false", "rollout.engine=transformers"]),
     "learners-2": ("0.5b", ["trainer.world_size=2", "rollout.colocate=false", "rollout.engine=transformers"]),
     "vllm-colocated": ("0.5b", ["rollout.engine=vllm", "rollout.colocate=true"]),
@@ -88,7 +88,7 @@ def run_row(directory: Path, name: str, steps: int, warmup: int, tiny: bool) -> 
         f"model.path={model}", f"model.tokenizer={model / 'tokenizer'}", f"data.train.path={directory / 'prompts.jsonl'}",
         f"output_dir={directory / 'runs'}", "data.template=plain", "rollout.max_prompt_tokens=64",
         "rollout.max_completion_tokens=256", "rollout.ignore_eos=true", f"trainer.steps={steps}", "trainer.learning_rate=1e-6",
-        f"trainer.device={'cpu' if tiny else 'cuda'}", "model.gradient_checkpointing=true", "logging.progress=false",
+        f"trainer.device={'cpu' if tiny else 'cuda'}", "model.gradient_checkpointing=true", "logging.progress=true",
         "logging.samples_per_step=0", "rewards.verifiers=[{name: 'benchmarks/bench_rewards.py:token_reward'}]",
         f"name={name}", *extra,
     ]
@@ -130,6 +130,11 @@ def main() -> None:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
         results[name] = json.loads((out / f"{name}.json").read_text()) if code == 0 else {"error": f"exit {code}"}
         print(f"{name}: done in {time.time() - started:.0f} s", flush=True)
+        write_table(out, results)  # after every row: a device call cut short keeps the rows it finished
+    print((out / "scale.md").read_text())
+
+
+def write_table(out: Path, results: dict) -> None:
     lines = ["| row | median step s | median sync s | peak GiB (learner GPU) |", "| --- | --- | --- | --- |"]
     for name, result in results.items():
         if "error" in result:
@@ -137,9 +142,7 @@ def main() -> None:
         else:
             lines.append(f"| {name} | {statistics.median(result['step_seconds']):.2f} | "
                          f"{statistics.median(result['sync_seconds']):.3f} | {result['peak_gib']:.1f} |")
-    table = "\n".join(lines)
-    print(table)
-    (out / "scale.md").write_text(table + "\n")
+    (out / "scale.md").write_text("\n".join(lines) + "\n")
     (out / "scale.json").write_text(json.dumps(results, indent=2))
 
 
