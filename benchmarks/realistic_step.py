@@ -43,6 +43,8 @@ TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_
             vocab_size=2000, tie_word_embeddings=True, max_position_embeddings=2048)
 
 PURE_BF16 = "trainer.master_weights=none"
+SEPARATE = ["rollout.engine=vllm", "rollout.colocate=false", "rollout.vllm.gpu_memory_utilization=0.85",
+            "algorithm.sampler_correction=tis", "trainer.microbatch_tokens=20480", PURE_BF16]
 OURS = {
     # the settings: micro-batch of 16 rows
     "ours-hf-mb16": ["rollout.engine=transformers", "trainer.microbatch_size=16", PURE_BF16],
@@ -54,11 +56,8 @@ OURS = {
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],
     # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
     # synchronous, then generation for step t+1 overlapping step t's training
-    "ours-vllm-sep": ["rollout.engine=vllm", "rollout.colocate=false", "rollout.vllm.gpu_memory_utilization=0.85",
-                      "algorithm.sampler_correction=tis", "trainer.microbatch_tokens=20480", PURE_BF16],
-    "ours-vllm-async": ["rollout.engine=vllm", "rollout.colocate=false", "rollout.vllm.gpu_memory_utilization=0.85",
-                        "rollout.max_staleness=1", "algorithm.sampler_correction=tis",
-                        "trainer.microbatch_tokens=20480", PURE_BF16],
+    "ours-vllm-sep": SEPARATE,
+    "ours-vllm-async": SEPARATE + ["rollout.max_staleness=1"],
 }
 
 

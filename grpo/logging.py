@@ -64,6 +64,11 @@ class RunLogger:
                      if k.startswith("eval/") and isinstance(v, float) and k.removeprefix("eval/") not in _QUIET]
             print(f"{self.label}[eval @ step {step}] " + "  ".join(parts), flush=True)
 
+    def say(self, text: str) -> None:
+        """A console line between steps (start-up, phases), under the run's label; silent without progress."""
+        if self.progress:
+            print(f"{self.label}{text}", flush=True)
+
     def _print_progress(self, step: int, metrics: dict[str, Any]) -> None:
         seconds = metrics.get("time/step", 0.0)
         elapsed = time.time() - self.started

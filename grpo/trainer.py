@@ -68,9 +68,9 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
         actors_started = time.time()
         actors = start_actors(recipe)
         pad_id = ray.get(actors.learner.pad_token_id.remote())
-        if recipe.logging.progress:  # a big model's start (loading, sharding) can take minutes: say how long
-            print(f"learners ready in {time.time() - actors_started:.0f} s ({recipe.trainer.world_size} rank(s), "
-                  f"{actors.engine} engine)", flush=True)
+        # a big model's start (loading, sharding) can take minutes: say how long
+        logger.say(f"learners ready in {time.time() - actors_started:.0f} s ({recipe.trainer.world_size} rank(s), "
+                   f"{actors.engine} engine)")
         start_step = restore(recipe, actors, run_dir, logger, resume_from) if resume else 0
         first_eval: dict[str, float] = {}
         if test_rows and recipe.eval.at_start and start_step == 0:

@@ -17,3 +17,9 @@ def test_log_truncate_and_samples(tmp_path, capsys):
     assert [m["step"] for m in read_metrics(tmp_path)] == [1, 2]
     logger.write_samples(2, [{"completion": "x"}])
     assert json.loads((tmp_path / "samples" / "step_000002.jsonl").read_text())["completion"] == "x"
+
+
+def test_say_prints_under_the_label_only_with_progress(tmp_path, capsys):
+    RunLogger(tmp_path, 4, progress=True, label="[stage 2/5 rl]").say("learners ready in 3 s")
+    RunLogger(tmp_path, 4, progress=False, label="[stage 2/5 rl]").say("not shown")
+    assert capsys.readouterr().out == "[stage 2/5 rl] learners ready in 3 s\n"

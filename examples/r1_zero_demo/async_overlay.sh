@@ -7,11 +7,7 @@ set -euo pipefail
 out=${1:-runs/async-overlay}; steps=${2:-30}; seeds=${3:-"0 1"}
 mkdir -p "$out"
 base=runs/r1-zero-demo-base
-if [ ! -f "$base/config.json" ]; then  # the same base as examples/r1_zero_demo/run.sh
-  python3 examples/tiny_base/build.py --out "$base" --digits 4 --examples 120000 --epochs 2 \
-    --hidden 384 --layers 8 --heads 6 --intermediate 1536 --vocab-size 512 --batch-size 256 --lr 1e-3 \
-    --device cuda > "$out/pretrain.log" 2>&1
-fi
+[ -f "$base/config.json" ] || bash examples/r1_zero_demo/build_base.sh "$base" "$out/pretrain.log" > /dev/null
 for mode in sync async; do
   staleness=$([ "$mode" = async ] && echo 1 || echo 0)
   for seed in $seeds; do
