@@ -244,11 +244,11 @@ def main() -> None:
         else:
             results[name] = {"error": f"exit {code}, see {name}.log"}
         print(f"{name}: done in {time.time() - started:.0f} s", flush=True)
-    table = report(results)
-    print(table)
-    (out / "realistic_step.json").write_text(json.dumps({"results": results, "workload": info,
-                                                         "versions": versions()}, indent=2))
-    (out / "realistic_step.md").write_text(table + "\n")
+        # after every row: a device call cut short keeps the rows it finished
+        (out / "realistic_step.json").write_text(json.dumps({"results": results, "workload": info,
+                                                             "versions": versions()}, indent=2))
+        (out / "realistic_step.md").write_text(report(results) + "\n")
+    print((out / "realistic_step.md").read_text())
 
 
 def versions() -> dict:

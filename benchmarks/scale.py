@@ -101,7 +101,8 @@ def run_row(directory: Path, name: str, steps: int, warmup: int, tiny: bool) -> 
     rows = [m for m in read_metrics(directory / "runs" / name) if "time/step" in m][warmup:]
     return {"step_seconds": [m["time/step"] for m in rows],
             "sync_seconds": [m["time/sync"] + m.get("time/engine_sync", 0.0) for m in rows],
-            "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows)}
+            "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
+            "peak_gib_per_rank": [max(m[key] for m in rows) for key in sorted(k for k in rows[0] if k.startswith("memory/peak_gib_rank"))]}
 
 
 def main() -> None:
@@ -135,13 +136,15 @@ def main() -> None:
 
 
 def write_table(out: Path, results: dict) -> None:
-    lines = ["| row | median step s | median sync s | peak GiB (learner GPU) |", "| --- | --- | --- | --- |"]
+    lines = ["| row | median step s | median sync s | peak GiB (learner rank 0) | peak GiB per learner rank |",
+             "| --- | --- | --- | --- | --- |"]
     for name, result in results.items():
         if "error" in result:
-            lines.append(f"| {name} | {result['error']} | | |")
+            lines.append(f"| {name} | {result['error']} | | | |")
         else:
+            ranks = " / ".join(f"{peak:.1f}" for peak in result.get("peak_gib_per_rank", [])) or "-"
             lines.append(f"| {name} | {statistics.median(result['step_seconds']):.2f} | "
-                         f"{statistics.median(result['sync_seconds']):.3f} | {result['peak_gib']:.1f} |")
+                         f"{statistics.median(result['sync_seconds']):.3f} | {result['peak_gib']:.1f} | {ranks} |")
     (out / "scale.md").write_text("\n".join(lines) + "\n")
     (out / "scale.json").write_text(json.dumps(results, indent=2))
 

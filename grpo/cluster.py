@@ -6,6 +6,7 @@ Nothing here computes anything; it only decides where each piece runs.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -203,8 +204,11 @@ def _gpu_share(recipe: Recipe) -> dict[str, float]:
         if recipe.rollout.engine == "vllm":
             raise RecipeError(f"trainer.world_size = {world} learners and {recipe.rollout.num_workers} vLLM workers need "
                               f"{world + recipe.rollout.num_workers} GPUs, but Ray sees {available:g}")
-        # the transformers engine shares the learners' GPUs: a quarter of each for the workers
-        return {"learner": 0.75, "rollout": min(1.0, 0.25 * world / recipe.rollout.num_workers)}
+        # the transformers engine shares the learners' GPUs: the workers split the free quarter of
+        # each. A worker must fit in one GPU's quarter (Ray places a fraction on a single GPU),
+        # so a GPU hosting k workers gives each a k-th of it.
+        per_gpu = math.ceil(recipe.rollout.num_workers / world)
+        return {"learner": 0.75, "rollout": 0.25 / per_gpu}
     if recipe.rollout.colocate and available < 1 + reward_share:
         # one GPU for everything: the reward model takes its share from the learner's
         return {"learner": max(0.05, 1.0 - reward_share), "rollout": 0}

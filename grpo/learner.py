@@ -26,7 +26,7 @@ from grpo.config import Recipe, TrainerConfig
 from grpo.distributed import all_reduce_sum, full, init_group, shard_model, split_rows
 from grpo.moe import RouterStats, load_metrics
 from grpo.optim import MasterWeightAdamW
-from grpo.policy import CompletionLogprobs, load_model, load_tokenizer, resolve_device
+from grpo.policy import CompletionLogprobs, load_model, load_tokenizer, resolve_device, resolve_dtype
 from grpo.envs.episode import build_runner, sample
 from grpo.rollout.base import Completion, SamplingParams
 
@@ -152,9 +152,22 @@ class Learner:
     def pad_token_id(self) -> int:
         return int(self.tokenizer.pad_token_id)
 
-    def export_weights(self) -> dict[str, torch.Tensor] | None:
+    def export_weights(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor] | None:
         """The full weights on the host (rank 0; every rank takes part in gathering them)."""
-        return learner_state.full_weights(self)
+        return learner_state.full_weights(self, dtype)
+
+    def serving_dtype(self) -> torch.dtype:
+        """The precision the rollout engines hold (a sharded learner computes in it from fp32 shards)."""
+        return resolve_dtype(self.recipe.model.dtype, self.device)
+
+    def share_weights(self) -> object:
+        """The full weights in the engines' precision, put into Ray's object store by rank 0
+        itself: the driver passes the reference on to the rollout workers and never holds (or
+        copies) the weights. Other ranks take part in the gather and return None."""
+        import ray
+
+        weights = learner_state.full_weights(self, self.serving_dtype())
+        return ray.put(weights) if weights is not None else None
 
     def _weights_changed(self) -> float:
         """After an update or a restore: a colocated vLLM engine holds its own copy of the weights
@@ -194,24 +207,36 @@ class Learner:
         return state, self.model.peft_config["default"].to_dict()
 
     def sync_plan(self, bucket_bytes: int) -> list:
+        """The buckets, in the engines' precision (a sharded learner's fp32 shards are cast on
+        the way: half the bytes on the wire)."""
         from grpo.rollout.weight_sync import engine_weights, metadata, plan_buckets
 
-        return plan_buckets(metadata(dict(engine_weights(self.model))), bucket_bytes)
+        dtype = self.serving_dtype()
+        metas = [(name, dtype if kind.is_floating_point else kind, shape)
+                 for name, kind, shape in metadata(dict(engine_weights(self.model)))]
+        return plan_buckets(metas, bucket_bytes)
 
     def broadcast_weights(self, plan: list) -> float:
         """Send every bucket to the vLLM workers (GPU to GPU, no host copy); returns seconds. Sharded
-        learners gather each parameter in turn (every rank takes part) and rank 0 sends, so no GPU
-        holds more than one bucket of the full weights beyond its own shard."""
+        learners gather the parameters of one bucket at a time (every rank takes part) and rank 0
+        sends, so no GPU holds more than one bucket of the full weights beyond its own shard."""
         import time
 
         from grpo.rollout.weight_sync import engine_weights, send_buckets
 
         t0 = time.time()
         device = torch.device("cuda", torch.cuda.current_device())
-        weights = {name: full(tensor) for name, tensor in engine_weights(self.model)}
+        params = dict(engine_weights(self.model))  # shards or the tensors themselves: no copies yet
+
+        def gather(bucket) -> dict[str, torch.Tensor]:
+            return {slot.name: full(params[slot.name]).to(slot.dtype) for slot in bucket.slots}
+
         if self.rank == 0:
             comm = self._sync_comm
-            send_buckets(plan, weights, lambda tensor, src: comm.broadcast(tensor, src=src), device)
+            send_buckets(plan, gather, lambda tensor, src: comm.broadcast(tensor, src=src), device)
+        else:
+            for bucket in plan:  # the gathers are collectives: rank 0 waits for this rank's part
+                gather(bucket)
         torch.cuda.synchronize(device)
         return time.time() - t0
 
@@ -334,6 +359,10 @@ class Learner:
             # the peak since the last step: this step's generation (colocated) and its update
             metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
             torch.cuda.reset_peak_memory_stats(self.device)
+            if self.world_size > 1:  # every rank's own peak (a collective): shards need not be equal
+                mine = [metrics["memory/peak_gib"] if r == self.rank else 0.0 for r in range(self.world_size)]
+                for r, peak in enumerate(all_reduce_sum(mine, self.device)):
+                    metrics[f"memory/peak_gib_rank{r}"] = peak
         return metrics
 
     def _reduce(self, stats: dict[str, list[float]], losses: list[float]) -> tuple[dict[str, list[float]], float]:

@@ -16,21 +16,33 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from grpo.distributed import full
 from grpo.policy import export_weights, unwrap
 
 if TYPE_CHECKING:
     from grpo.learner import Learner
 
 
-def full_weights(learner: "Learner") -> dict[str, torch.Tensor] | None:
-    """The full weights on the host, LoRA merged in. Sharded: every rank takes part in gathering;
-    rank 0 gets them, the others None."""
+def full_weights(learner: "Learner", dtype: torch.dtype | None = None) -> dict[str, torch.Tensor] | None:
+    """The full weights on the host, LoRA merged in, floating tensors cast to `dtype` when given.
+    Sharded: every rank takes part in gathering, one parameter at a time (so no GPU holds more
+    than one full parameter beyond its shard), cast before it leaves the GPU (a 7B model's fp32
+    master weights are 30 GB; what an engine serves in bf16 is half that); rank 0 gets them, the
+    others None."""
     if learner.world_size == 1:
-        return export_weights(learner.model)
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        state = export_weights(learner.model)
+        return state if dtype is None else {name: _cast(tensor, dtype) for name, tensor in state.items()}
+    gathered: dict[str, torch.Tensor] = {}
+    for name, tensor in learner.model.state_dict().items():
+        whole = full(tensor.detach())
+        if learner.rank == 0:
+            gathered[name] = _cast(whole, dtype).to("cpu", copy=True)
+        del whole
+    return gathered if learner.rank == 0 else None
 
-    state = get_model_state_dict(learner.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return state if learner.rank == 0 else None
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
 
 
 def check_finite(learner: "Learner") -> None:
@@ -69,14 +81,12 @@ def _save_sharded(learner: "Learner", path: Path) -> None:
 
     model_state, optimizer_state = get_state_dict(learner.model, learner.optimizer)
     dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=str(path / "dcp"))
-    weights = full_weights(learner)  # a collective: every rank gathers, rank 0 writes
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(learner.recipe.model.dtype)
+    if dtype is None and learner.device.type == "cuda":
+        dtype = torch.bfloat16  # the export is what generation loads: the compute precision
+    weights = full_weights(learner, dtype)  # a collective: every rank gathers, rank 0 writes
     if learner.rank == 0:
         config = learner.model.config
-        dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(learner.recipe.model.dtype)
-        if dtype is None and learner.device.type == "cuda":
-            dtype = torch.bfloat16  # the export is what generation loads: the compute precision
-        if dtype is not None:
-            weights = {name: tensor.to(dtype) for name, tensor in weights.items()}
         from transformers import AutoModelForCausalLM
 
         with torch.device("meta"):

@@ -371,7 +371,7 @@ def _sync_weights(recipe: Recipe, actors: Actors) -> float:
     t0 = time.time()
     version = actors.weights_version + 1
     if actors.engine != "vllm":
-        weights = ray.put(actors.learners.call("export_weights"))
+        weights = actors.learners.call("share_weights")  # a reference: the weights stay in the object store
         ray.get([worker.load_weights.remote(weights, version) for worker in actors.rollouts])
     elif recipe.model.lora.enabled:
         adapter = actors.learner.export_adapter.remote()

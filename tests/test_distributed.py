@@ -59,6 +59,17 @@ def test_two_ranks_take_the_update_one_rank_takes(tmp_path, ray_cluster, model, 
             assert m2["train/clip_fraction"] == pytest.approx(m1["train/clip_fraction"], abs=1e-6)
         p1, p2 = single.call("parameter_vector"), sharded.call("parameter_vector")
         assert float((p1 - p2).norm() / p1.norm()) < 1e-5
+        # what separate rollout workers receive: gathered one parameter at a time into rank 0's
+        # object store, the same weights one learner exports, and cast when asked
+        import ray
+
+        w1, w2 = ray.get(single.call("share_weights")), ray.get(sharded.call("share_weights"))
+        assert sorted(w1) == sorted(w2)
+        for name, tensor in w1.items():
+            torch.testing.assert_close(w2[name], tensor, rtol=1e-4, atol=1e-5)  # as close as the parameters
+        half = sharded.call("export_weights", torch.bfloat16)
+        for name, tensor in w2.items():
+            assert half[name].dtype == torch.bfloat16 and torch.equal(half[name], tensor.to(torch.bfloat16)), name
     finally:
         single.stop()
         sharded.stop()

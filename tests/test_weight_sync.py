@@ -89,6 +89,26 @@ def test_pack_unpack_round_trip_mixed_dtypes():
         pack(plan[0], {**tensors, "w": torch.randn(4, 3)}, "cpu")
 
 
+def test_send_buckets_asks_for_one_buckets_tensors_at_a_time():
+    """A sharded learner gathers a bucket's parameters only when that bucket is packed: the callable
+    form is asked once per bucket, in plan order, for exactly that bucket's names, and what is
+    sent equals what the mapping form sends."""
+    tensors = {f"w{i}": torch.randn(16, 8) for i in range(5)}
+    plan = plan_buckets(metadata(tensors), 1024)
+    assert len(plan) > 2
+    asked, sent_lazy, sent_eager = [], [], []
+
+    def gather(bucket):
+        names = [slot.name for slot in bucket.slots]
+        asked.append(names)
+        return {name: tensors[name] for name in names}  # nothing beyond this bucket
+
+    send_buckets(plan, gather, lambda flat, src: sent_lazy.append(flat.clone()), "cpu")
+    send_buckets(plan, tensors, lambda flat, src: sent_eager.append(flat.clone()), "cpu")
+    assert asked == [[slot.name for slot in bucket.slots] for bucket in plan]
+    assert len(sent_lazy) == len(plan) and all(torch.equal(a, b) for a, b in zip(sent_lazy, sent_eager))
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

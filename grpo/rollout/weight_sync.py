@@ -15,7 +15,7 @@ Pure tensor code, no vLLM import, so all of it runs (and is tested) on CPU:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import torch
 
@@ -124,7 +124,7 @@ def plan_buckets(metas: Iterable[tuple[str, torch.dtype, tuple[int, ...]]], buck
     return buckets
 
 
-def pack(bucket: Bucket, tensors: dict[str, torch.Tensor], device: torch.device | str) -> torch.Tensor:
+def pack(bucket: Bucket, tensors: Mapping[str, torch.Tensor], device: torch.device | str) -> torch.Tensor:
     """The bucket's flat uint8 buffer filled with its tensors (copied on `device`)."""
     flat = torch.zeros(bucket.nbytes, dtype=torch.uint8, device=device)
     for slot in bucket.slots:
@@ -146,10 +146,15 @@ def unpack(bucket: Bucket, flat: torch.Tensor) -> list[tuple[str, torch.Tensor]]
 Broadcast = Callable[[torch.Tensor, int], None]
 
 
-def send_buckets(plan: list[Bucket], tensors: dict[str, torch.Tensor], broadcast: Broadcast, device: torch.device | str) -> None:
-    """Sender side (rank 0): one broadcast per bucket."""
+def send_buckets(
+    plan: list[Bucket], tensors: Mapping[str, torch.Tensor] | Callable[[Bucket], Mapping[str, torch.Tensor]],
+    broadcast: Broadcast, device: torch.device | str,
+) -> None:
+    """Sender side (rank 0): one broadcast per bucket. `tensors`: every tensor by name, or a
+    function giving one bucket's tensors when it is packed (a sharded learner gathers them then,
+    so the full weights never exist on one GPU at once)."""
     for bucket in plan:
-        broadcast(pack(bucket, tensors, device), 0)
+        broadcast(pack(bucket, tensors(bucket) if callable(tensors) else tensors, device), 0)
 
 
 def receive_buckets(

@@ -1,0 +1,53 @@
+"""How the driver shares GPUs among learner ranks and rollout workers (grpo/cluster.py).
+
+Ray places a fractional GPU request on one GPU, so a share is only usable if every actor fits on
+some GPU's free part. The check below packs the requests first-fit onto the GPUs the way Ray
+must, independently of how _gpu_share computed them."""
+
+import pytest
+
+from grpo.cluster import _gpu_share
+from grpo.config import recipe_from_dict
+from tests.conftest import minimal_recipe
+
+
+def fits(gpus: int, requests: list[float]) -> bool:
+    free = [1.0] * gpus
+    for share in sorted(requests, reverse=True):
+        spot = next((i for i, left in enumerate(free) if left + 1e-9 >= share), None)
+        if spot is None:
+            return False
+        free[spot] -= share
+    return True
+
+
+@pytest.mark.parametrize("world,workers", [(2, 1), (2, 2), (2, 3), (2, 4), (4, 1), (4, 5), (4, 8), (3, 7)])
+def test_transformers_workers_on_a_sharded_learners_gpus_can_all_be_placed(tmp_path, monkeypatch, world, workers):
+    import ray
+
+    recipe = recipe_from_dict(minimal_recipe(
+        tmp_path, rollout={"engine": "transformers", "colocate": False, "num_workers": workers},
+        trainer={"device": "cuda", "world_size": world}))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": float(world)})
+    share = _gpu_share(recipe)
+    assert share["learner"] == 0.75
+    assert fits(world, [share["learner"]] * world + [share["rollout"]] * workers)
+    # and no smaller than it must be: the busiest GPU's workers fill its quarter
+    busiest = -(-workers // world)
+    assert share["rollout"] * busiest == pytest.approx(0.25)
+
+
+def test_the_packing_check_rejects_what_ray_cannot_place():
+    # the share this module once gave 1 worker beside 2 learners: half a GPU where only quarters are free
+    assert not fits(2, [0.75, 0.75, 0.5])
+    assert fits(2, [0.75, 0.75, 0.25])
+
+
+def test_sharded_learners_with_spare_gpus_give_every_worker_its_own(tmp_path, monkeypatch):
+    import ray
+
+    recipe = recipe_from_dict(minimal_recipe(
+        tmp_path, rollout={"engine": "transformers", "colocate": False, "num_workers": 2},
+        trainer={"device": "cuda", "world_size": 2}))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": 4.0})
+    assert _gpu_share(recipe) == {"learner": 1.0, "rollout": 1.0}
