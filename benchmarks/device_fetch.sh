@@ -28,5 +28,5 @@ for part in "$work"/parts/part*; do
   i=${part##*part0}; rm -rf ".vc$i"; mkdir ".vc$i"; cp "$part" ".vc$i/"
 done
 grep -q '^/.vc' .git/info/exclude || echo '/.vc*/' >> .git/info/exclude
-../shared/tools/device-wheels .whl pydantic==2.14.3 pydantic-core==2.50.4 annotated-types typing-inspection
+../shared/tools/device-wheels .whl pydantic==2.14.3 pydantic-core==2.50.4 annotated-types typing-inspection liger-kernel==0.8.5
 ls -la .vc*/ .whl | head -40

@@ -54,6 +54,10 @@ OURS = {
     "ours-hf-eager": ["rollout.engine=transformers", "rollout.compile=false", "trainer.microbatch_tokens=20480", PURE_BF16],
     "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],
+    # Liger-Kernel's fused RMSNorm / SwiGLU / RoPE in the trainer (model.liger_kernel)
+    "ours-vllm-liger": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "model.liger_kernel=true", PURE_BF16],
+    # vLLM kept awake between steps (as TRL's colocate mode does by default): no sleep / wake-up per step
+    "ours-vllm-awake": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "rollout.vllm.sleep=false", PURE_BF16],
     # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
     # synchronous, then generation for step t+1 overlapping step t's training
     "ours-vllm-sep": SEPARATE,
@@ -127,6 +131,7 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
     ]
     if tiny:
         overrides = [o.replace("rollout.engine=vllm", "rollout.engine=transformers").replace("=20480", "=256")
+                     .replace("model.liger_kernel=true", "model.liger_kernel=false")  # GPU kernels
                      for o in overrides]
     recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
     shutil.rmtree(recipe.run_dir, ignore_errors=True)

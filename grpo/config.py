@@ -52,6 +52,10 @@ class ModelConfig(_Section):
         "auto", description="Weight dtype: 'auto' is float32 on CPU and bfloat16 on GPU."
     )
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    liger_kernel: bool = Field(
+        False, description="GPU: fuse RMSNorm, SwiGLU and rotary embeddings with Liger-Kernel's Triton kernels "
+        "(pip install 'grpo[liger]'); the LM head and loss are unchanged."
+    )
     trust_remote_code: bool = Field(False, description="Allow model code from the checkpoint's repository.")
     lora: LoraConfig = Field(default_factory=LoraConfig)
 

@@ -111,14 +111,14 @@ class Learner:
         # host and moved to the device one shard at a time by fully_shard
         model_config = recipe.model.model_copy(update={"dtype": "float32"}) if sharded else recipe.model
         load_device = torch.device("cpu") if sharded else self.device
-        self.model = load_model(model_config, load_device)
+        self.model = load_model(model_config, load_device, run_device=self.device)
         self.model.train()
         self.scorer = CompletionLogprobs(self.model)  # what every forward goes through (the FSDP root)
         self.router_stats = RouterStats(self.model)  # MoE policies: the experts' load, per step
         self.reference = self.reference_scorer = None
         if recipe.algorithm.beta > 0 and not recipe.model.lora.enabled:
             # with LoRA the reference is the same module with its adapter disabled: no second copy
-            self.reference = load_model(model_config, load_device, trainable=False)
+            self.reference = load_model(model_config, load_device, trainable=False, run_device=self.device)
             self.reference_scorer = CompletionLogprobs(self.reference)
         if sharded:
             self.scorer = shard_model(self.scorer, self.device)

@@ -43,14 +43,21 @@ def load_tokenizer(config: ModelConfig) -> Any:
     return tokenizer
 
 
-def load_model(config: ModelConfig, device: torch.device, *, trainable: bool = True) -> nn.Module:
-    """The policy (optionally wrapped with a fresh LoRA adapter) or, with trainable=False, a frozen copy."""
+def load_model(config: ModelConfig, device: torch.device, *, trainable: bool = True,
+               run_device: torch.device | None = None) -> nn.Module:
+    """The policy (optionally wrapped with a fresh LoRA adapter) or, with trainable=False, a frozen copy.
+    `run_device`: where it will compute, when it is loaded elsewhere first (a sharded learner
+    loads on the host and FSDP moves the shards)."""
     from transformers import AutoModelForCausalLM
 
     dtype = resolve_dtype(config.dtype, device)
     model = AutoModelForCausalLM.from_pretrained(
         config.path, dtype=dtype, trust_remote_code=config.trust_remote_code
     ).to(device)
+    if config.liger_kernel:
+        from grpo import liger
+
+        liger.apply(model, run_device or device)
     if not trainable:
         model.eval().requires_grad_(False)
         return model
