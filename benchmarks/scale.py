@@ -3,6 +3,9 @@
     python benchmarks/scale.py --out results/ --only fsdp-7b,learners-2v1,separate-vllm   # 2 GPUs
     python benchmarks/scale.py --tiny --out /tmp/bench-scale --only learners-2v1           # CPU dry run
 
+A row stopped by --row-timeout (e.g. during a 7B run's final checkpoint) still reports the steps it
+logged.
+
 - fsdp-7b: the Qwen2.5-7B architecture (random init) whose full training state (fp32 master
   weights + Adam, ~16 bytes x 7.6B parameters = ~122 GB) fits no single GPU, trained for a few GRPO
   steps by 2 FSDP2 learner ranks; the transformers engine generates on a quarter of their GPUs.
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -66,6 +71,9 @@ def build(directory: Path, shape: str, tiny: bool) -> Path:
         torch.manual_seed(0)
         model = Qwen2ForCausalLM(config).to(torch.bfloat16 if not tiny else torch.float32)
     model.save_pretrained(folder)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # this process is the run's driver: it must not sit on 30 GB of GPU 0
     words = {f"t{i}": i for i in range(vocab - 2)} | {"<pad>": vocab - 2, "<eos>": vocab - 1}
     backend = Tokenizer(models.WordLevel(words, unk_token="t0"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -79,7 +87,6 @@ def build(directory: Path, shape: str, tiny: bool) -> Path:
 
 def run_row(directory: Path, name: str, steps: int, warmup: int, tiny: bool) -> dict:
     from grpo.config import load_recipe
-    from grpo.logging import read_metrics
     from grpo.trainer import train
 
     shape, extra = ROWS[name]
@@ -98,8 +105,19 @@ def run_row(directory: Path, name: str, steps: int, warmup: int, tiny: bool) -> 
     recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
     shutil.rmtree(recipe.run_dir, ignore_errors=True)
     train(recipe)
+    return summarize(directory, name, warmup)
+
+
+def summarize(directory: Path, name: str, warmup: int) -> dict:
+    """The measured steps of a row's run, from its metrics file (written step by step, so a row cut
+    short during its final checkpoint still has them)."""
+    from grpo.logging import read_metrics
+
     rows = [m for m in read_metrics(directory / "runs" / name) if "time/step" in m][warmup:]
+    if not rows:
+        raise ValueError(f"{name}: no step after the {warmup} warm-up step(s) was logged")
     return {"step_seconds": [m["time/step"] for m in rows],
+            "split": {k: statistics.median(m.get(k, 0.0) for m in rows) for k in ("time/generate", "time/train", "time/sync")},
             "sync_seconds": [m["time/sync"] + m.get("time/engine_sync", 0.0) for m in rows],
             "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
             "peak_gib_per_rank": [max(m[key] for m in rows) for key in sorted(k for k in rows[0] if k.startswith("memory/peak_gib_rank"))]}
@@ -112,6 +130,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--only", default="fsdp-7b,learners-2v1,separate-vllm")
+    parser.add_argument("--row-timeout", type=float, default=None, help="seconds before a row is stopped")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default="/tmp/grpo-bench-scale")
     args = parser.parse_args()
@@ -128,22 +147,37 @@ def main() -> None:
                    "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
         started = time.time()
         with open(out / f"{name}.log", "w") as log:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
-        results[name] = json.loads((out / f"{name}.json").read_text()) if code == 0 else {"error": f"exit {code}"}
+            # its own session, so a stopped row takes its Ray processes (and their GPU memory) with it
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+            try:
+                code = child.wait(timeout=args.row_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                code = "timeout"
+        if code == 0:
+            results[name] = json.loads((out / f"{name}.json").read_text())
+        else:  # the steps it logged still count (a 7B row's final checkpoint alone takes minutes)
+            try:
+                results[name] = summarize(directory, name, args.warmup) | {"note": f"exit {code} after its steps"}
+            except (OSError, ValueError):
+                results[name] = {"error": f"exit {code}"}
         print(f"{name}: done in {time.time() - started:.0f} s", flush=True)
         write_table(out, results)  # after every row: a device call cut short keeps the rows it finished
     print((out / "scale.md").read_text())
 
 
 def write_table(out: Path, results: dict) -> None:
-    lines = ["| row | median step s | median sync s | peak GiB (learner rank 0) | peak GiB per learner rank |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| row | median step s | generate / train s | median sync s | peak GiB (learner rank 0) | peak GiB per learner rank |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for name, result in results.items():
         if "error" in result:
-            lines.append(f"| {name} | {result['error']} | | | |")
+            lines.append(f"| {name} | {result['error']} | | | | |")
         else:
             ranks = " / ".join(f"{peak:.1f}" for peak in result.get("peak_gib_per_rank", [])) or "-"
+            split = result.get("split", {})
             lines.append(f"| {name} | {statistics.median(result['step_seconds']):.2f} | "
+                         f"{split.get('time/generate', 0):.1f} / {split.get('time/train', 0):.1f} | "
                          f"{statistics.median(result['sync_seconds']):.3f} | {result['peak_gib']:.1f} | {ranks} |")
     (out / "scale.md").write_text("\n".join(lines) + "\n")
     (out / "scale.json").write_text(json.dumps(results, indent=2))
