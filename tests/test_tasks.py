@@ -1,5 +1,7 @@
 """Built-in task generators: deterministic, disjoint splits, correct references."""
 
+import re
+
 import pytest
 
 from grpo.tasks import generate_arithmetic, generate_countdown
@@ -51,3 +53,17 @@ def test_countdown_rejects_bad_arguments():
         generate_countdown("train", 5, num_numbers=9)
     with pytest.raises(ValueError, match="split"):
         generate_countdown("dev", 5)
+
+
+def test_countdown_chain_targets_come_from_left_to_right_chains():
+    rows = generate_countdown("train", 200, seed=2, num_numbers=3, max_number=20, operators="+-*", chain=True)
+    for row in rows:
+        expression = row["solution"].split("=")[0].strip()
+        # "(a op b) op c": one bracket pair around the first two numbers, no other nesting
+        assert re.fullmatch(r"\(\d+ [-+*] \d+\) [-+*] \d+", expression), expression
+        value, used = evaluate_expression(expression)
+        assert value == row["target"] and sorted(used) == sorted(row["numbers"])
+    assert {r["prompt"] for r in rows}.isdisjoint(
+        r["prompt"] for r in generate_countdown("test", 100, seed=2, num_numbers=3, max_number=20, operators="+-*", chain=True))
+    with pytest.raises(ValueError, match="operators"):
+        generate_countdown("train", 5, operators="+^")

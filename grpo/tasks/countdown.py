@@ -13,14 +13,16 @@ from typing import Any
 from grpo.tasks._split import check_split, split_of
 
 
-def _random_expression(rng: random.Random, numbers: list[int]) -> tuple[str, Fraction]:
-    """A random full binary expression over all `numbers` in random order, and its exact value."""
+def _random_expression(rng: random.Random, numbers: list[int], operators: str = "+-*/",
+                       chain: bool = False) -> tuple[str, Fraction]:
+    """A random full binary expression over all `numbers` in random order, and its exact value.
+    chain: applied left to right ("(3 + 5) * 2"), the shape a small model can search step by step."""
     items: list[tuple[str, Fraction]] = [(str(n), Fraction(n)) for n in numbers]
     rng.shuffle(items)
     while len(items) > 1:
-        i = rng.randrange(len(items) - 1)
+        i = 0 if chain else rng.randrange(len(items) - 1)
         (left, lv), (right, rv) = items[i], items[i + 1]
-        op = rng.choice("+-*/")
+        op = rng.choice(operators)
         if op == "/" and rv == 0:
             op = "+"
         value = {"+": lv + rv, "-": lv - rv, "*": lv * rv, "/": lv / rv if rv else lv}[op]
@@ -43,15 +45,21 @@ def generate_countdown(
     num_numbers: int = 3,
     max_number: int = 20,
     max_target: int = 100,
+    operators: str = "+-*/",
+    chain: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows {prompt, answer, solution, numbers, target}; `answer` is the target as text.
 
     `solution` is one expression that reaches the target (others may exist; the countdown
-    verifier accepts any valid one).
+    verifier accepts any valid one). `operators`: those the targets are built from; `chain`:
+    targets reached by applying them left to right, so every problem has a solution of that
+    shape (what the R1 study's small bases learn to search over).
     """
     check_split(split)
     if not 2 <= num_numbers <= 6:
         raise ValueError(f"num_numbers must be in 2..6, got {num_numbers}")
+    if not operators or set(operators) - set("+-*/"):
+        raise ValueError(f"operators must be a non-empty string of + - * /, got {operators!r}")
     if max_number < 2 or max_target < 1:
         raise ValueError("max_number must be >= 2 and max_target >= 1")
     rng = random.Random(f"countdown-{split}-{seed}")
@@ -66,7 +74,7 @@ def generate_countdown(
                 f"num_numbers={num_numbers}, max_number={max_number}, max_target={max_target}; widen them"
             )
         numbers = [rng.randint(1, max_number) for _ in range(num_numbers)]
-        expression, value = _random_expression(rng, numbers)
+        expression, value = _random_expression(rng, numbers, operators, chain)
         if value.denominator != 1 or not 1 <= value <= max_target:
             continue
         target = int(value)

@@ -1,0 +1,67 @@
+"""The R1 study's Countdown corpus and its self-check monitor (examples/r1_study/): the traces'
+arithmetic, which ones verify, how many backtrack, and what the monitor counts."""
+
+import random
+
+import pytest
+
+from examples.r1_study.countdown_corpus import (
+    BACKTRACK, all_chains, build_corpus, chain_expression, chain_steps, problems, trace,
+)
+from examples.r1_study.self_check import self_check
+from rewards.base import Sample
+from rewards.builtin.countdown import countdown_reward
+
+
+def test_a_chain_is_worked_left_to_right_and_written_as_the_verifier_reads_it():
+    assert chain_steps((3, 5, 2), ("+", "*")) == (["3 + 5 = 8", "8 * 2 = 16"], 16)
+    assert chain_steps((4, 9, 7), ("-", "-")) == (["4 - 9 = -5", "-5 - 7 = -12"], -12)
+    assert chain_expression((3, 5, 2), ("+", "*")) == "(3 + 5) * 2"
+    assert chain_expression((1, 2, 3, 4), ("*", "+", "-")) == "((1 * 2) + 3) - 4"
+    assert len(all_chains([3, 5, 2])) == 6 * 9  # 3! orders x 3^2 operator choices
+    assert len(all_chains([7, 7, 1])) == 3 * 9  # repeated numbers: distinct orders only
+
+
+def score(row, completion):
+    return countdown_reward(Sample(prompt=row["prompt"], completion=completion, answer=row["answer"],
+                                   columns={"numbers": row["numbers"], "target": row["target"]})).value
+
+
+def test_search_traces_backtrack_on_every_wrong_try_and_end_right():
+    rows = problems("train", 40, num_numbers=3, max_number=20, max_target=100)
+    rng = random.Random(0)
+    for row in rows:
+        text = trace(row["numbers"], row["target"], rng, backtrack_share=1.0, lucky_share=0.0)
+        tries = text.count("try ")
+        assert 2 <= tries <= 4 and text.count(BACKTRACK) == tries - 1
+        assert f"{row['target']} = {row['target']}, it works." in text
+        assert score(row, text) == 1.0
+
+
+def test_direct_traces_never_check_and_are_right_only_when_lucky():
+    rows = problems("train", 40, num_numbers=3, max_number=20, max_target=100)
+    rng = random.Random(0)
+    wrong = [trace(r["numbers"], r["target"], rng, backtrack_share=0.0, lucky_share=0.0) for r in rows]
+    right = [trace(r["numbers"], r["target"], rng, backtrack_share=0.0, lucky_share=1.0) for r in rows]
+    assert all(t.count("try ") == 1 and "wait" not in t for t in wrong + right)
+    assert [score(r, t) for r, t in zip(rows, wrong)] == [0.0] * len(rows)
+    assert [score(r, t) for r, t in zip(rows, right)] == [1.0] * len(rows)
+
+
+def test_the_corpus_mixes_in_backtracking_at_the_asked_share():
+    rows = problems("train", 300, num_numbers=3, max_number=20, max_target=100)
+    corpus = build_corpus(rows * 4, seed=0, backtrack_share=0.1, lucky_share=0.3)
+    share = sum(BACKTRACK in text for text in corpus) / len(corpus)
+    assert len(corpus) == 1200 and share == pytest.approx(0.1, abs=0.03)
+    assert all(text.startswith("A conversation") and text.endswith("</answer><|endoftext|>") for text in corpus)
+
+
+@pytest.mark.parametrize("completion,expected,count", [
+    ("<think> try 3 + 5 = 8. 8 != 9, wait, that fails. try 5 - 3 = 2. Wait, no. </think> <answer> x </answer>", 1.0, 2),
+    ("<think> try 3 + 5 = 8. </think> <answer> (3 + 5) </answer> wait", 0.0, 0),  # after the thought: not a check
+    ("<think> awaiting the result </think>", 0.0, 0),  # a whole word only
+    ("no tags at all, wait", 1.0, 1),
+])
+def test_self_check_counts_backtracks_in_the_thought(completion, expected, count):
+    result = self_check(Sample(prompt="p", completion=completion))
+    assert result.value == expected and result.details["self_checks"] == count
