@@ -6,6 +6,7 @@ Metric names (the same in code, logs and README):
   reward/<verifier>/failures          samples where it raised or timed out
   accuracy                            share of completions the correctness verifier scores >= 0.5
   completion/length_mean, _max        completion tokens
+  completion/length_correct_mean, completion/length_incorrect_mean   split by the correctness verifier
   completion/truncated                share cut by max_completion_tokens
   groups/informative                  share of groups whose rewards differ (non-zero advantage)
   train/loss, train/clip_fraction, train/kl, train/entropy, train/grad_norm, train/lr

@@ -342,6 +342,11 @@ def rollout_metrics(recipe: Recipe, rollout: ScoredRollouts) -> dict[str, float]
         "completion/length_max": float(lengths.max()),
         "completion/truncated": sum(c.finish_reason == "length" for c in rollout.completions) / len(rollout.completions),
     }
+    # Dr. GRPO's question: does the objective inflate the length of wrong answers? (absent when none are)
+    correct = torch.tensor([(v or 0.0) >= 0.5 for v in target], dtype=torch.bool)
+    for name, rows in (("correct", correct), ("incorrect", ~correct)):
+        if rows.any():
+            metrics[f"completion/length_{name}_mean"] = float(lengths[rows].mean())
     for name, mean in verifier_means(rollout.scores.per_verifier).items():
         metrics[f"reward/{name}"] = mean
         metrics[f"reward/{name}/failures"] = float(rollout.scores.failures.get(name, 0))
