@@ -65,3 +65,40 @@ def test_the_corpus_mixes_in_backtracking_at_the_asked_share():
 def test_self_check_counts_backtracks_in_the_thought(completion, expected, count):
     result = self_check(Sample(prompt="p", completion=completion))
     assert result.value == expected and result.details["self_checks"] == count
+
+
+def test_bilingual_traces_mix_sentence_by_sentence_and_directs_never_mix():
+    from examples.r1_study.countdown_corpus import PHRASES
+    from rewards.builtin.language import language_reward
+
+    rows = problems("train", 200, num_numbers=3, max_number=20, max_target=100)
+    rng = random.Random(0)
+    searches = [trace(r["numbers"], r["target"], rng, 1.0, 0.0, second_language_share=0.5) for r in rows]
+    directs = [trace(r["numbers"], r["target"], rng, 0.0, 0.3, second_language_share=0.5) for r in rows]
+    english = [language_reward(Sample(prompt="p", completion=t)).value for t in searches]
+    mixed = [0.0 < share < 1.0 for share in english]
+    assert 0.5 < sum(mixed) / len(mixed) < 1.0  # most multi-sentence searches mix; some happen to be one language
+    assert all(language_reward(Sample(prompt="p", completion=t)).value in (0.0, 1.0) for t in directs)
+    assert all(score(r, t) == 1.0 for r, t in zip(rows, searches))  # the language changes words, not answers
+    russian = " ".join(searches)
+    assert PHRASES["ru"]["fails"] in russian and PHRASES["en"]["fails"] in russian
+    assert self_check(Sample(prompt="p", completion=f"<think> {PHRASES['ru']['fails']} </think>")).value == 1.0
+
+
+def test_the_shipped_cold_start_file_is_what_the_generator_writes(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    target = tmp_path / "cold_start.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "examples/r1_study/countdown_corpus.py"), "--write-cold-start", str(target)],
+                   check=True, capture_output=True)
+    assert target.read_text() == (ROOT / "examples/r1_study/cold_start.jsonl").read_text()
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert len(rows) == 300
+    for row in rows[:50]:  # English-only searches that end right
+        completion = f" <think> {row['thought']} </think> <answer> {row['expression']} </answer>"
+        assert "wait, that fails." in row["thought"] and score(row, completion) == 1.0
+        assert "пробуем" not in row["thought"]

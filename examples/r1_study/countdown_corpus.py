@@ -70,26 +70,50 @@ def all_chains(numbers: list[int]) -> list[tuple[tuple[int, ...], tuple[str, ...
     return chains
 
 
-def trace(numbers: list[int], target: int, rng: random.Random, backtrack_share: float, lucky_share: float) -> str | None:
-    """One completion (what follows 'Assistant:'), or None when no chain reaches the target."""
+# the trace's words in each language (part 2 mixes them); numbers and symbols are shared
+PHRASES = {
+    "en": {"try": "try", "fails": BACKTRACK, "works": "it works."},
+    "ru": {"try": "пробуем", "fails": "стоп, не выходит.", "works": "получилось."},
+}
+
+
+def trace_parts(numbers: list[int], target: int, rng: random.Random, backtrack_share: float, lucky_share: float,
+                second_language_share: float = 0.0) -> tuple[str, str] | None:
+    """(thought, answer expression) of one trace, or None when no chain reaches the target. Each
+    sentence of the thought is in Russian with probability `second_language_share`, so a search
+    (several sentences) often mixes languages and a direct answer (one sentence) never does."""
     chains = all_chains(numbers)
     right = [c for c in chains if c[2] == target]
     wrong = [c for c in chains if c[2] != target]
     if not right or not wrong:
         return None
 
-    def work(chain) -> str:
-        return "try " + ", ".join(chain_steps(chain[0], chain[1])[0]) + "."
+    def words() -> dict[str, str]:
+        return PHRASES["ru" if second_language_share and rng.random() < second_language_share else "en"]
+
+    def work(chain, say) -> str:
+        return f"{say['try']} " + ", ".join(chain_steps(chain[0], chain[1])[0]) + "."
 
     if rng.random() < backtrack_share:
-        tries = [rng.choice(wrong) for _ in range(rng.randint(1, 3))]
-        parts = [f"{work(c)} {c[2]} != {target}, {BACKTRACK}" for c in tries]
-        final = rng.choice(right)
-        parts.append(f"{work(final)} {target} = {target}, it works.")
+        parts = []
+        for chain in [rng.choice(wrong) for _ in range(rng.randint(1, 3))]:
+            say = words()
+            parts.append(f"{work(chain, say)} {chain[2]} != {target}, {say['fails']}")
+        final, say = rng.choice(right), words()
+        parts.append(f"{work(final, say)} {target} = {target}, {say['works']}")
     else:
         final = rng.choice(right) if rng.random() < lucky_share else rng.choice(wrong)
-        parts = [work(final)]
-    return f" <think> {' '.join(parts)} </think> <answer> {chain_expression(final[0], final[1])} </answer>"
+        parts = [work(final, words())]
+    return " ".join(parts), chain_expression(final[0], final[1])
+
+
+def trace(numbers: list[int], target: int, rng: random.Random, backtrack_share: float, lucky_share: float,
+          second_language_share: float = 0.0) -> str | None:
+    """One completion (what follows 'Assistant:'), or None when no chain reaches the target."""
+    parts = trace_parts(numbers, target, rng, backtrack_share, lucky_share, second_language_share)
+    if parts is None:
+        return None
+    return f" <think> {parts[0]} </think> <answer> {parts[1]} </answer>"
 
 
 def problems(split: str, count: int, num_numbers: int, max_number: int, max_target: int, seed: int = 0) -> list[dict]:
@@ -100,19 +124,32 @@ def problems(split: str, count: int, num_numbers: int, max_number: int, max_targ
     return [{"prompt": r["prompt"], "answer": r["answer"], "numbers": r["numbers"], "target": r["target"]} for r in rows]
 
 
-def build_corpus(rows: list[dict], seed: int, backtrack_share: float, lucky_share: float) -> list[str]:
+def build_corpus(rows: list[dict], seed: int, backtrack_share: float, lucky_share: float,
+                 second_language_share: float = 0.0) -> list[str]:
     rng = random.Random(seed)
     corpus = []
     for row in rows:
-        completion = trace(row["numbers"], row["target"], rng, backtrack_share, lucky_share)
+        completion = trace(row["numbers"], row["target"], rng, backtrack_share, lucky_share, second_language_share)
         if completion is not None:
             corpus.append(R1_ZERO_TEMPLATE.format(prompt=row["prompt"]) + completion + EOS)
     return corpus
 
 
+def cold_start_rows(rows: list[dict], seed: int) -> list[dict]:
+    """R1's cold start (part 2): readable, single-language (English) searches that end right, as
+    columns for an SFT stage (`completion_format: " <think> {thought} </think> <answer> {expression} </answer>"`)."""
+    rng = random.Random(f"cold-start-{seed}")
+    out = []
+    for row in rows:
+        parts = trace_parts(row["numbers"], row["target"], rng, backtrack_share=1.0, lucky_share=0.0)
+        if parts is not None:
+            out.append({**row, "thought": parts[0], "expression": parts[1]})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
     parser.add_argument("--examples", type=int, default=60000, help="pre-training traces (train problems, drawn with replacement)")
     parser.add_argument("--problems", type=int, default=6000, help="distinct train problems the traces are drawn from")
     parser.add_argument("--numbers", type=int, default=3)
@@ -120,6 +157,11 @@ def main() -> None:
     parser.add_argument("--max-target", type=int, default=100)
     parser.add_argument("--backtrack-share", type=float, default=0.1)
     parser.add_argument("--lucky-share", type=float, default=0.3)
+    parser.add_argument("--second-language-share", type=float, default=0.0,
+                        help="part 2: each sentence of a trace is Russian with this probability")
+    parser.add_argument("--cold-start", type=int, default=300, help="part 2: English search traces in the cold-start file")
+    parser.add_argument("--write-cold-start", metavar="PATH",
+                        help="only write the cold-start file (part 2's SFT data, shipped as examples/r1_study/cold_start.jsonl)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -137,16 +179,24 @@ def main() -> None:
 
     from examples.tiny_base.build import build_model, build_tokenizer, pretrain
 
+    task = dict(num_numbers=args.numbers, max_number=args.max_number, max_target=args.max_target)
+    pool = problems("train", args.problems, seed=args.seed, **task)
+    if args.write_cold_start:
+        rows = cold_start_rows(pool[: args.cold_start], args.seed)
+        Path(args.write_cold_start).write_text("".join(json.dumps(row) + "\n" for row in rows))
+        print(f"{len(rows)} cold-start traces written to {args.write_cold_start}")
+        return
+    if not args.out:
+        parser.error("--out is required (unless --write-cold-start)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    task = dict(num_numbers=args.numbers, max_number=args.max_number, max_target=args.max_target)
     # pre-training draws train problems with replacement: each draw gets its own trace
-    pool = problems("train", args.problems, seed=args.seed, **task)
     draw = random.Random(args.seed)
     pretraining = [draw.choice(pool) for _ in range(args.examples)]
-    corpus = build_corpus(pretraining, args.seed, args.backtrack_share, args.lucky_share)
-    searched = sum(BACKTRACK in text for text in corpus) / len(corpus)
-    print(f"corpus: {len(corpus)} traces, {searched:.1%} with a backtrack")
+    corpus = build_corpus(pretraining, args.seed, args.backtrack_share, args.lucky_share, args.second_language_share)
+    searched = sum(any(p["fails"] in text for p in PHRASES.values()) for text in corpus) / len(corpus)
+    mixed = sum(all(p["try"] + " " in text for p in PHRASES.values()) for text in corpus) / len(corpus)
+    print(f"corpus: {len(corpus)} traces, {searched:.1%} with a backtrack, {mixed:.1%} mixing languages")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
