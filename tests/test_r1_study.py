@@ -102,3 +102,19 @@ def test_the_shipped_cold_start_file_is_what_the_generator_writes(tmp_path):
         completion = f" <think> {row['thought']} </think> <answer> {row['expression']} </answer>"
         assert "wait, that fails." in row["thought"] and score(row, completion) == 1.0
         assert "пробуем" not in row["thought"]
+
+
+def test_the_distillation_pipeline_validates_against_stand_ins(tmp_path, monkeypatch):
+    """Its student base and teacher exist only after GPU runs: stand-ins take their places."""
+    import shutil
+
+    from grpo.stages import load_pipeline
+    from tests.conftest import ROOT, TINY_BASE
+
+    monkeypatch.chdir(ROOT)
+    student, teacher = tmp_path / "student", tmp_path / "teacher"
+    shutil.copytree(TINY_BASE, student)
+    shutil.copytree(TINY_BASE, teacher)
+    pipeline = load_pipeline(ROOT / "examples/r1_study/distill.yaml", [
+        f"model.path={student}", f"stages.teacher_traces.from={teacher}", "rollout.engine=transformers"])
+    assert [stage.name for stage in pipeline.stages] == ["teacher_traces", "student"]
