@@ -175,9 +175,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    import torch
-
-    from examples.tiny_base.build import build_model, build_tokenizer, pretrain
+    from examples.tiny_base.build import train_base
 
     task = dict(num_numbers=args.numbers, max_number=args.max_number, max_target=args.max_target)
     pool = problems("train", args.problems, seed=args.seed, **task)
@@ -197,22 +195,7 @@ def main() -> None:
     searched = sum(any(p["fails"] in text for p in PHRASES.values()) for text in corpus) / len(corpus)
     mixed = sum(all(p["try"] + " " in text for p in PHRASES.values()) for text in corpus) / len(corpus)
     print(f"corpus: {len(corpus)} traces, {searched:.1%} with a backtrack, {mixed:.1%} mixing languages")
-
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    tokenizer = build_tokenizer(corpus, args.vocab_size)
-    model = build_model(len(tokenizer), tokenizer.eos_token_id, args.hidden, args.layers, args.heads, args.intermediate)
-    model.to(args.device)
-    lengths = [len(tokenizer(t)["input_ids"]) for t in corpus[:200]]
-    print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, vocab {len(tokenizer)}, "
-          f"mean example {sum(lengths) / len(lengths):.0f} tokens")
-    pretrain(model, tokenizer, corpus, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-             device=args.device)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "build_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
-    print(f"saved to {out}")
+    train_base(corpus, out, args)
 
 
 if __name__ == "__main__":

@@ -137,9 +137,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cuda: bf16 autocast on a GPU (the R1-Zero demo base)")
     args = parser.parse_args()
 
+    corpus = build_corpus(args.examples, args.seed, args.digits)
+    train_base(corpus, Path(args.out), args)
+
+
+def train_base(corpus: list[str], out: Path, args: argparse.Namespace) -> None:
+    """Tokenizer, model and pre-training from `corpus`, saved to `out` with the arguments that made
+    it. `args`: seed, threads, vocab_size, hidden, layers, heads, intermediate, epochs, batch_size,
+    lr, device (the options of this script; examples/r1_study builds its bases with it too)."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    corpus = build_corpus(args.examples, args.seed, args.digits)
     tokenizer = build_tokenizer(corpus, args.vocab_size)
     model = build_model(len(tokenizer), tokenizer.eos_token_id, args.hidden, args.layers, args.heads, args.intermediate)
     model.to(args.device)
@@ -148,7 +155,6 @@ def main() -> None:
           f"mean example {sum(lengths) / len(lengths):.0f} tokens")
     pretrain(model, tokenizer, corpus, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
              device=args.device)
-    out = Path(args.out)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
