@@ -4,7 +4,9 @@ tests/data/golden/quickstart_3_steps.jsonl holds the metrics of the overrides be
 written by the code as it stood before the issue-11 refactor (commit 5713dc4), which reproduced
 them; rewritten once since, when the sampler moved to inverse-CDF draws on one uniform per row
 and step (issue 21: finished rows leave the decode batch without changing anyone's samples), which
-changes the random stream, not the distribution. Timing and memory metrics are excluded; the
+changes the random stream, not the distribution; extended once with new keys only (the lengths
+of correct and incorrect completions, 2026-11-28: every recorded value was reproduced first).
+Timing and memory metrics are excluded; the
 tolerance only absorbs float rounding differences between CPUs.
 Regenerate (only when behaviour is meant to change, and say why in the commit):
     python -m tests.e2e.test_golden
