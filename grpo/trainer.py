@@ -334,16 +334,16 @@ def rollout_metrics(recipe: Recipe, rollout: ScoredRollouts) -> dict[str, float]
     rewards = torch.tensor(rollout.scores.totals, dtype=torch.float32)
     lengths = torch.tensor([len(c.completion_ids) for c in rollout.completions], dtype=torch.float32)
     target = rollout.scores.per_verifier[correctness_label(recipe)]
+    correct = torch.tensor([(v or 0.0) >= 0.5 for v in target], dtype=torch.bool)
     metrics = {
         "reward/mean": float(rewards.mean()),
         "reward/std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-        "accuracy": sum((v or 0.0) >= 0.5 for v in target) / max(1, len(target)),
+        "accuracy": int(correct.sum()) / max(1, len(correct)),
         "completion/length_mean": float(lengths.mean()),
         "completion/length_max": float(lengths.max()),
         "completion/truncated": sum(c.finish_reason == "length" for c in rollout.completions) / len(rollout.completions),
     }
     # Dr. GRPO's question: does the objective inflate the length of wrong answers? (absent when none are)
-    correct = torch.tensor([(v or 0.0) >= 0.5 for v in target], dtype=torch.bool)
     for name, rows in (("correct", correct), ("incorrect", ~correct)):
         if rows.any():
             metrics[f"completion/length_{name}_mean"] = float(lengths[rows].mean())
