@@ -161,12 +161,13 @@ class Learner:
         return resolve_dtype(self.recipe.model.dtype, self.device)
 
     def share_weights(self) -> object:
-        """The full weights in the engines' precision, put into Ray's object store by rank 0
-        itself: the driver passes the reference on to the rollout workers and never holds (or
-        copies) the weights. Other ranks take part in the gather and return None."""
+        """The full weights in the engines' precision, packed into one flat buffer and put into
+        Ray's object store by rank 0 itself: the driver passes the reference on to the rollout
+        workers and never holds (or copies) the weights. Other ranks take part in the gather and
+        return None."""
         import ray
 
-        weights = learner_state.full_weights(self, self.serving_dtype())
+        weights = learner_state.packed_weights(self, self.serving_dtype())
         return ray.put(weights) if weights is not None else None
 
     def _weights_changed(self) -> float:

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from grpo.distributed import full
-from grpo.policy import export_weights, unwrap
+from grpo.policy import export_weights, serving_state, unwrap
+from grpo.rollout.packed_weights import PackedWeights, cast_dtype
 
 if TYPE_CHECKING:
     from grpo.learner import Learner
@@ -39,6 +40,22 @@ def full_weights(learner: "Learner", dtype: torch.dtype | None = None) -> dict[s
             gathered[name] = _cast(whole, dtype).to("cpu", copy=True)
         del whole
     return gathered if learner.rank == 0 else None
+
+
+def packed_weights(learner: "Learner", dtype: torch.dtype | None = None) -> PackedWeights | None:
+    """As full_weights, but packed into one flat host buffer that Ray moves without pickling
+    (grpo/rollout/packed_weights.py): each tensor is gathered (sharded), cast on its GPU and copied
+    straight into its slice. Rank 0 gets it, the others None."""
+    state = serving_state(learner.model) if learner.world_size == 1 else learner.model.state_dict()
+    packed = None
+    if learner.rank == 0:
+        packed = PackedWeights.allocate((name, cast_dtype(t, dtype), tuple(t.shape)) for name, t in state.items())
+    for name, tensor in state.items():
+        whole = full(tensor.detach())
+        if packed is not None:
+            packed.view(name).copy_(whole.to(cast_dtype(whole, dtype)))
+        del whole
+    return packed
 
 
 def _cast(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:

@@ -199,9 +199,14 @@ class CompletionLogprobs(nn.Module):
 
 def export_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """CPU copy of the weights a rollout engine needs: the base model's state, LoRA deltas merged in."""
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in serving_state(model).items()}
+
+
+def serving_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights a rollout engine needs, where the model keeps them: the base model's state,
+    LoRA deltas merged in."""
     base = unwrap(model)
-    state = _merged_lora_state(model) if base is not model else base.state_dict()
-    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+    return _merged_lora_state(model) if base is not model else base.state_dict()
 
 
 def _merged_lora_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -12,6 +12,7 @@ from grpo.config import Recipe
 from grpo.policy import load_model, load_tokenizer, resolve_device
 from grpo.envs.episode import build_runner, sample
 from grpo.rollout.base import Completion, SamplingParams
+from grpo.rollout.packed_weights import PackedWeights
 
 
 class StaleWeights(RuntimeError):
@@ -54,8 +55,9 @@ class RolloutWorker:
             completion.extra["weights_version"] = self.version
         return completions
 
-    def load_weights(self, state: dict[str, torch.Tensor], version: int | None = None) -> None:
-        self.engine.load_weights(state)
+    def load_weights(self, state: "dict[str, torch.Tensor] | PackedWeights", version: int | None = None) -> None:
+        """`state`: a learner's packed weights (read from Ray's shared memory without a copy) or a dict."""
+        self.engine.load_weights(state.tensors() if isinstance(state, PackedWeights) else state)
         self.version = self.version + 1 if version is None else version
 
     # vLLM only: the NCCL weight sync (grpo/rollout/vllm_worker.py)
