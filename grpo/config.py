@@ -172,6 +172,11 @@ class RolloutConfig(_Section):
         True, description="GPU fast path: static KV cache, bucketed shapes, compiled decode step with CUDA "
         "graphs (ignored on CPU)."
     )
+    engine_batch_size: int | None = Field(
+        None, ge=1, description="Completions the transformers engine decodes together. Unset: on a GPU as many "
+        "as a quarter of its memory holds in KV cache (a decode step costs about the same for 64 or 1,024 rows), "
+        "256 on a CPU. vLLM schedules its own batches.",
+    )
     ignore_eos: bool = Field(False, description="Never stop at EOS: every completion is max_completion_tokens long.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
 

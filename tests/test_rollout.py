@@ -154,3 +154,57 @@ def test_min_tokens_defers_every_stop(engine):
     assert min(len(c.completion_ids) for c in free) < 60
     held = engine.generate(PROMPTS, SamplingParams(n=4, max_tokens=80, seed=1, stop=("</answer>",), min_tokens=60))
     assert all(len(c.completion_ids) >= 60 for c in held)  # neither EOS nor the stop string ended one early
+
+
+def test_kv_bytes_per_token_by_hand():
+    from transformers import DeepseekV3Config, Qwen2Config
+
+    from grpo.rollout.hf_engine import kv_bytes_per_token
+
+    qwen = Qwen2Config(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2)
+    assert kv_bytes_per_token(qwen, 2) == 3 * 2 * (16 + 16) * 2  # layers x kv heads x (k + v dims) x bytes
+    # Qwen2.5-1.5B in bf16: 28 layers, 2 kv heads of 128: 28 KiB a token
+    big = Qwen2Config(hidden_size=1536, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2)
+    assert kv_bytes_per_token(big, 2) == 28 * 1024
+    mla = DeepseekV3Config(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                           qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8)
+    assert kv_bytes_per_token(mla, 4) == 2 * 4 * ((8 + 4) + 8) * 4
+
+
+def test_auto_batch_rows_fills_a_quarter_of_memory_within_bounds():
+    from grpo.rollout.hf_engine import auto_batch_rows
+
+    # 141 GB H200, 1.5B bf16, 256 prompt + 1024 completion tokens: 35.25e9 // (28672 * 1280) = 960 rows
+    assert auto_batch_rows(141 * 10**9, 28 * 1024, 1280) == 960
+    assert auto_batch_rows(10**6, 28 * 1024, 1280) == 16  # never below the floor
+    assert auto_batch_rows(10**15, 1, 1) == 4096  # nor above the ceiling
+
+
+def test_engine_batch_size_splits_the_rows_without_changing_greedy_outputs(engine, monkeypatch):
+    from grpo.rollout.hf_engine import TransformersEngine as Engine
+
+    params = SamplingParams(n=3, temperature=0.0, max_tokens=8)
+    sizes = []
+    original = Engine._generate_batch
+
+    def spy(self, rows, *args):
+        sizes.append(len(rows))
+        return original(self, rows, *args)
+
+    monkeypatch.setattr(Engine, "_generate_batch", spy)
+    whole = engine.generate(PROMPTS, params)
+    assert sizes == [6]  # CPU default: up to 256 rows together
+    split = Engine(engine.model, engine.tokenizer, batch_size=4)
+    sizes.clear()
+    parts = split.generate(PROMPTS, params)
+    assert sizes == [4, 2]
+    assert [c.completion_ids for c in parts] == [c.completion_ids for c in whole]
+
+
+def test_recipe_engine_batch_size_reaches_the_engine(engine, tmp_path):
+    from grpo.config import recipe_from_dict
+    from grpo.rollout.hf_engine import build_transformers_engine
+    from tests.conftest import minimal_recipe
+
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, rollout={"engine_batch_size": 48}))
+    assert build_transformers_engine(recipe, engine.tokenizer, model=engine.model, colocated=True).batch_size == 48

@@ -38,13 +38,33 @@ def build_transformers_engine(recipe: Recipe, tokenizer: Any, *, model: nn.Modul
     if model is None:
         raise ValueError("the transformers engine generates with a module; pass model=")
     r = recipe.rollout
-    return TransformersEngine(model, tokenizer, max_prompt_tokens=r.max_prompt_tokens, compile=r.compile)
+    return TransformersEngine(model, tokenizer, max_prompt_tokens=r.max_prompt_tokens, compile=r.compile,
+                              batch_size=r.engine_batch_size)
+
+
+KV_SHARE = 0.25  # of the GPU's memory that an automatically sized batch's KV cache may take
+
+
+def kv_bytes_per_token(config: Any, itemsize: int) -> int:
+    """Bytes of KV cache one token takes across all layers (keys and values; MLA models cache the
+    full per-head keys and values in transformers' cache, so those dims count)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    key_dim = (getattr(text, "qk_nope_head_dim", 0) or 0) + (getattr(text, "qk_rope_head_dim", 0) or 0) or head_dim
+    value_dim = getattr(text, "v_head_dim", None) or head_dim
+    return int(text.num_hidden_layers * heads * (key_dim + value_dim) * itemsize)
+
+
+def auto_batch_rows(memory_bytes: int, token_bytes: int, length: int, low: int = 16, high: int = 4096) -> int:
+    """Rows whose KV cache of `length` tokens fits in KV_SHARE of `memory_bytes`, within [low, high]."""
+    return max(low, min(high, int(memory_bytes * KV_SHARE) // max(1, token_bytes * length)))
 
 
 class TransformersEngine:
     """Generates with `model` (shared with a colocated trainer, or owned by a rollout actor)."""
 
-    def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int | None = None, batch_size: int = 256,
+    def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int | None = None, batch_size: int | None = None,
                  compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64,
                  compact: bool = True):
         self.model = model
@@ -84,12 +104,26 @@ class TransformersEngine:
         self.model.eval()
         try:
             rows = [(index, list(ids)) for index, ids in enumerate(prompt_ids) for _ in range(params.n)]
+            size = self.batch_size or self._auto_batch_size(max((len(ids) for _, ids in rows), default=0), params.max_tokens)
             completions: list[Completion] = []
-            for start in range(0, len(rows), self.batch_size):
-                completions += self._generate_batch(rows[start : start + self.batch_size], params, generator)
+            for start in range(0, len(rows), size):
+                completions += self._generate_batch(rows[start : start + size], params, generator)
             return completions
         finally:
             self.model.train(was_training)
+
+    def _auto_batch_size(self, width: int, max_tokens: int) -> int:
+        """Rows decoded together when rollout.engine_batch_size is unset. On a GPU an eager decode
+        step is bound by kernel launches, not by the rows: for the 1.5B shape on an H200 it takes
+        66 ms at 64 rows and 67 ms at 512 (benchmarks/decode_scaling.py, docs/throughput.md), so
+        the batch is as large as KV_SHARE of the GPU's memory holds (sized from the total, not the
+        free memory, so the same run draws the same samples). On a CPU the cost grows with the
+        rows and batching gains little: 256."""
+        if self.device.type != "cuda":
+            return 256
+        itemsize = next(self.model.parameters()).element_size()
+        total = torch.cuda.get_device_properties(self.device).total_memory
+        return auto_batch_rows(total, kv_bytes_per_token(self.model.config, itemsize), width + max_tokens)
 
     def encode(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
