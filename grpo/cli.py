@@ -11,6 +11,9 @@ from pathlib import Path
 from grpo.config import RecipeError, load_recipe
 
 
+TIME_LIMIT_EXIT = 75  # EX_TEMPFAIL: the run is fine and continues with --resume (a job script can loop on it)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="grpo", description="GRPO post-training: recipes, verifiers, evaluation.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; resume with --resume from the last checkpoint", file=sys.stderr)
         return 130
+    except Exception as err:
+        from grpo.trainer import TimeLimitReached
+
+        if not isinstance(err, TimeLimitReached):
+            raise
+        print(f"stopped: {err}", file=sys.stderr)
+        return TIME_LIMIT_EXIT
     return 0
 
 

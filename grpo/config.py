@@ -302,6 +302,10 @@ class AlgorithmConfig(_Section):
 
 class TrainerConfig(_Section):
     steps: int = Field(100, ge=1, description="Training steps (one rollout batch each).")
+    time_limit_minutes: float | None = Field(
+        None, gt=0.0, description="Wall-clock limit of one launch: after the first step that ends past it, save "
+        "a checkpoint and stop (exit code 75); `--resume` continues. For jobs and lent machines with a time limit.",
+    )
     learning_rate: float = Field(1e-6, gt=0.0, description="AdamW learning rate (1e-6 in DeepSeekMath RL).")
     lr_schedule: Literal["constant", "linear", "cosine"] = Field("constant", description="Decay after warmup.")
     warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")

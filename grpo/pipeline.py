@@ -86,7 +86,10 @@ def _run_stage(pipeline: Pipeline, stage: Stage, resume: bool) -> None:
     try:
         outcome = _execute(stage, continuing, label)
     except BaseException as err:
-        _write_state(folder, {"status": "failed", "kind": stage.kind, "error": f"{type(err).__name__}: {err}"[:2000],
+        from grpo.trainer import TimeLimitReached
+
+        status = "stopped" if isinstance(err, TimeLimitReached) else "failed"  # stopped: resumes like failed
+        _write_state(folder, {"status": status, "kind": stage.kind, "error": f"{type(err).__name__}: {err}"[:2000],
                               "seconds": spent + time.time() - started})
         write_summary(pipeline)
         raise

@@ -45,6 +45,16 @@ class RunSummary:
     seconds: float
 
 
+class TimeLimitReached(Exception):
+    """A launch stopped at trainer.time_limit_minutes after saving a checkpoint: not a failure, the run
+    continues with --resume."""
+
+    def __init__(self, run_dir: Path, step: int, steps: int, checkpoint: Path, minutes: float):
+        super().__init__(f"time limit of {minutes:g} min reached after step {step} of {steps}; checkpoint "
+                         f"{checkpoint}; continue with --resume")
+        self.run_dir, self.step, self.steps, self.checkpoint = run_dir, step, steps, checkpoint
+
+
 def train(recipe: Recipe, *, resume: bool = False, label: str = "", resume_from: int | None = None) -> RunSummary:
     """Run a GRPO recipe end to end; the run folder is held (grpo/lock.py) for the whole run.
     resume: continue from the newest intact checkpoint, or from step `resume_from`."""
@@ -108,8 +118,15 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
                 done = step + 1
                 if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < recipe.trainer.steps:
                     last_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, done)
+                saved = None
                 if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < recipe.trainer.steps:
-                    save_checkpoint(recipe, actors, run_dir, done)
+                    saved = save_checkpoint(recipe, actors, run_dir, done)
+                limit = recipe.trainer.time_limit_minutes
+                if limit is not None and done < recipe.trainer.steps and time.time() - started > 60 * limit:
+                    saved = saved or save_checkpoint(recipe, actors, run_dir, done)
+                    stop = TimeLimitReached(run_dir, done, recipe.trainer.steps, saved, limit)
+                    logger.say(f"stopping: {stop}")
+                    raise stop
         finally:
             if prefetch is not None:
                 prefetch.close()
@@ -160,7 +177,7 @@ def errors_logged(run_dir: Path):
     try:
         yield
     except BaseException as err:
-        if not isinstance(err, KeyboardInterrupt):
+        if not isinstance(err, (KeyboardInterrupt, TimeLimitReached)):
             with open(run_dir / "error.log", "a") as log:
                 log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}\n")
         raise

@@ -44,3 +44,21 @@ def test_eval_missing_checkpoint(capsys):
 def test_unknown_flag_is_refused():
     with pytest.raises(SystemExit):
         main(["train", "recipes/quickstart.yaml", "--frobnicate"])
+
+
+def test_a_time_limit_stop_exits_75_with_one_line(capsys, monkeypatch, tmp_path):
+    import grpo.trainer
+    from grpo.trainer import TimeLimitReached
+
+    def stopped(recipe, **kwargs):
+        raise TimeLimitReached(tmp_path, 4, 10, tmp_path / "checkpoints" / "step_000004", 8.0)
+
+    monkeypatch.setattr(grpo.trainer, "train", stopped)
+    assert main(["train", "recipes/quickstart.yaml", f"output_dir={tmp_path}"]) == 75
+    err = capsys.readouterr().err
+    assert "time limit of 8 min reached after step 4 of 10" in err and "--resume" in err and "Traceback" not in err
+
+
+def test_time_limit_must_be_positive(capsys):
+    assert main(["train", "recipes/quickstart.yaml", "trainer.time_limit_minutes=0", "--dry-run"]) == 2
+    assert "trainer.time_limit_minutes" in capsys.readouterr().err

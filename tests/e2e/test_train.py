@@ -140,3 +140,20 @@ def test_quickstart_doubles_test_accuracy(tmp_path):
     evals = [m for m in read_metrics(tmp_path / "qs") if "eval/accuracy" in m]
     before, after = evals[0]["eval/accuracy"], evals[-1]["eval/accuracy"]
     assert after >= max(2 * before, before + 0.2), (before, after)
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(tmp_path, ray_cluster):
+    from grpo.runs import describe
+    from grpo.trainer import TimeLimitReached, train
+
+    # a limit shorter than any step: the run stops after its first one (checkpoint.every_steps=2 would not save it)
+    with pytest.raises(TimeLimitReached) as stopped:
+        train(small_recipe(tmp_path, "limited", "trainer.steps=3", "trainer.time_limit_minutes=1e-6"))
+    assert (stopped.value.step, stopped.value.steps) == (1, 3)
+    assert stopped.value.checkpoint == tmp_path / "limited" / "checkpoints" / "step_000001"
+    assert (stopped.value.checkpoint / "model" / "config.json").exists()
+    assert not (tmp_path / "limited" / "error.log").exists()  # not a failure
+    assert describe(tmp_path / "limited").status == "resumable"
+    summary = train(small_recipe(tmp_path, "limited", "trainer.steps=3"), resume=True)
+    assert summary.steps == 3
+    assert [m["step"] for m in read_metrics(tmp_path / "limited") if "reward/mean" in m] == [1, 2, 3]
