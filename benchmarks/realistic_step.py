@@ -58,6 +58,10 @@ OURS = {
     "ours-vllm-liger": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "model.liger_kernel=true", PURE_BF16],
     # vLLM kept awake between steps (as TRL's colocate mode does by default): no sleep / wake-up per step
     "ours-vllm-awake": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "rollout.vllm.sleep=false", PURE_BF16],
+    # no activation recomputation (a quarter of the training FLOPs), micro-batches small enough to keep
+    # every activation: compared with trl-vllm-nogc, TRL with gradient checkpointing off as well
+    "ours-vllm-nogc": ["rollout.engine=vllm", "trainer.microbatch_tokens=8192", "model.gradient_checkpointing=false",
+                       PURE_BF16],
     # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
     # synchronous, then generation for step t+1 overlapping step t's training
     "ours-vllm-sep": SEPARATE,
@@ -149,7 +153,8 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
 
 
 def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
-    """TRL's GRPOTrainer as its users run it at this size: vLLM colocated in the trainer's process."""
+    """TRL's GRPOTrainer as its users run it at this size: vLLM colocated in the trainer's process
+    (setting "vllm-nogc": gradient checkpointing off)."""
     from trl import GRPOConfig
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -162,7 +167,7 @@ def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, set
         per_device_train_batch_size=GROUP, gradient_accumulation_steps=PROMPTS if not tiny else 2,
         num_generations=GROUP, max_completion_length=MAX_TOKENS if not tiny else 32,
         temperature=1.0, beta=0.0, num_iterations=1, learning_rate=1e-6,
-        max_steps=steps, use_cpu=tiny, seed=0, gradient_checkpointing=True, bf16=not tiny,
+        max_steps=steps, use_cpu=tiny, seed=0, gradient_checkpointing="nogc" not in setting, bf16=not tiny,
         model_init_kwargs={"dtype": "bfloat16" if not tiny else "float32"},
         use_vllm=not tiny, vllm_mode="colocate", vllm_gpu_memory_utilization=0.35,
         generation_kwargs={"min_tokens": MIN_TOKENS} if not tiny else {"min_new_tokens": 4},
