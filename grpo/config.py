@@ -304,7 +304,8 @@ class TrainerConfig(_Section):
     steps: int = Field(100, ge=1, description="Training steps (one rollout batch each).")
     time_limit_minutes: float | None = Field(
         None, gt=0.0, description="Wall-clock limit of one launch: after the first step that ends past it, save "
-        "a checkpoint and stop (exit code 75); `--resume` continues. For jobs and lent machines with a time limit.",
+        "a checkpoint and stop (exit code 75); `--resume` continues. For jobs and lent machines with a time limit. "
+        "GRPO and SFT runs and stages; a generate stage resumes from its saved chunks instead.",
     )
     learning_rate: float = Field(1e-6, gt=0.0, description="AdamW learning rate (1e-6 in DeepSeekMath RL).")
     lr_schedule: Literal["constant", "linear", "cosine"] = Field("constant", description="Decay after warmup.")

@@ -26,7 +26,9 @@ from grpo.lock import RunLock
 from grpo.logging import RunLogger, read_metrics
 from grpo.model_source import prepare
 from grpo.rollout.base import Completion
-from grpo.trainer import RunSummary, evaluate_and_log, load_data, prepare_run_dir, restore, save_checkpoint, sync_weights
+from grpo.trainer import (
+    RunSummary, evaluate_and_log, load_data, prepare_run_dir, restore, save_checkpoint, stop_at_time_limit, sync_weights,
+)
 
 # A megabatch of this many batches is sorted by length before being cut into batches (the
 # scheme of transformers' LengthGroupedSampler): less padding, while batch order stays random.
@@ -172,8 +174,10 @@ def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
             if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < len(plan):
                 sync_weights(recipe, actors)
                 evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, done)
+            saved = None
             if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < len(plan):
-                save_checkpoint(recipe, actors, run_dir, done)
+                saved = save_checkpoint(recipe, actors, run_dir, done)
+            stop_at_time_limit(recipe, actors, run_dir, logger, started, done, len(plan), saved)
         if test_rows:
             sync_weights(recipe, actors)
             last_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, len(plan))

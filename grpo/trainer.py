@@ -121,12 +121,7 @@ def _train(recipe: Recipe, *, resume: bool, label: str, resume_from: int | None 
                 saved = None
                 if recipe.checkpoint.every_steps and done % recipe.checkpoint.every_steps == 0 and done < recipe.trainer.steps:
                     saved = save_checkpoint(recipe, actors, run_dir, done)
-                limit = recipe.trainer.time_limit_minutes
-                if limit is not None and done < recipe.trainer.steps and time.time() - started > 60 * limit:
-                    saved = saved or save_checkpoint(recipe, actors, run_dir, done)
-                    stop = TimeLimitReached(run_dir, done, recipe.trainer.steps, saved, limit)
-                    logger.say(f"stopping: {stop}")
-                    raise stop
+                stop_at_time_limit(recipe, actors, run_dir, logger, started, done, recipe.trainer.steps, saved)
         finally:
             if prefetch is not None:
                 prefetch.close()
@@ -153,6 +148,18 @@ def evaluate_and_log(recipe: Recipe, actors: Actors, prompts: list[str], rows: l
     logger.log(step, metrics)
     logger.write_samples(step, traces, kind="eval")
     return metrics
+
+
+def stop_at_time_limit(recipe: Recipe, actors: Actors, run_dir: Path, logger: RunLogger, started: float, done: int,
+                       total: int, saved: Path | None) -> None:
+    """After step `done`: past trainer.time_limit_minutes of this launch (and not at the end), save a
+    checkpoint unless the step just saved one, and raise TimeLimitReached."""
+    limit = recipe.trainer.time_limit_minutes
+    if limit is None or done >= total or time.time() - started <= 60 * limit:
+        return
+    stop = TimeLimitReached(run_dir, done, total, saved or save_checkpoint(recipe, actors, run_dir, done), limit)
+    logger.say(f"stopping: {stop}")
+    raise stop
 
 
 def prepare_run_dir(recipe: Recipe, resume: bool) -> Path:

@@ -157,3 +157,22 @@ def test_a_student_whose_tokenizer_cannot_write_the_template_fails_before_any_st
     assert "error: stage 'student': the tokenizer of stages[3].model" in done.stderr and "'<think>'" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "runs" / "mini" / "stages" / "cold").exists()  # nothing ran
+
+
+def test_a_time_limit_stops_an_sft_stage_and_resume_finishes_it(tmp_path, ray_cluster):
+    from grpo.logging import read_metrics
+    from grpo.pipeline import read_state, run_pipeline
+    from grpo.stages import load_pipeline, stage_dir
+    from grpo.trainer import TimeLimitReached
+
+    path = write_pipeline(tmp_path)
+    run = tmp_path / "runs" / "mini"
+    # 16 examples in batches of 8: two SFT steps; a limit shorter than one step stops after the first
+    with pytest.raises(TimeLimitReached) as stopped:
+        run_pipeline(load_pipeline(path, ["trainer.time_limit_minutes=1e-6"]), only="cold")
+    assert (stopped.value.step, stopped.value.steps) == (1, 2)
+    assert stopped.value.checkpoint.name == "step_000001"  # the every-step checkpoint, not a second save
+    assert read_state(run, "cold")["status"] == "stopped"
+    run_pipeline(load_pipeline(path, []), resume=True, only="cold")
+    assert read_state(run, "cold")["status"] == "completed"
+    assert [m["step"] for m in read_metrics(stage_dir(run, "cold")) if "time/step" in m] == [1, 2]
