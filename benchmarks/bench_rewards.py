@@ -18,3 +18,8 @@ def length_recording_reward(completions, **kwargs):
         with open(path, "a") as handle:
             handle.write("".join(f"{len(text.split())}\n" for text in texts))
     return [float(sum(word.endswith("7") for word in text.split()) % 5) for text in texts]
+
+
+def verl_length_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
+    """The same reward in verl's custom_reward_function signature (benchmarks/verl_row.py)."""
+    return length_recording_reward([solution_str])[0]

@@ -1,0 +1,167 @@
+"""verl's GRPO on workload R (benchmarks/realistic_step.py): one GPU, vLLM colocated through verl's
+hybrid engine, its settings at the same sizes as the other rows; adds a `verl-vllm` row to the
+table realistic_step.py wrote in --out (or starts one).
+
+Not run yet. verl 0.9.1 pins transformers < 5.11 and the device image has 5.17, so the row runs
+with verl's own wheels first on PYTHONPATH (benchmarks/verl_fetch.sh makes .verl); vLLM comes from
+benchmarks/device_setup.sh:
+
+    source benchmarks/device_setup.sh                 # vLLM and .whl, as for the other rows
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/verl .verl/*.whl
+    PYTHONPATH=/tmp/verl:$PYTHONPATH python3 benchmarks/verl_row.py --out $OUT/r --steps 3 --warmup 1
+
+Same workload as the other rows: the Qwen2.5-1.5B-shaped checkpoint with 127 scaled stop rows
+(read by vLLM from its generation_config), 32 prompts x 16 samples of 256 prompt tokens, at most
+1,024 completion tokens, temperature 1, lr 1e-6, beta 0, one update per batch (mini-batch = batch),
+micro-batch 16, gradient checkpointing, vLLM at 0.35 of the GPU, the same length-recording reward.
+Differences it cannot remove: verl has no min_tokens (the other rows ask for at least 64), and its
+padding-free path (`use_remove_padding`) needs flash-attn, so it is on only where flash-attn imports.
+If verl does not start or fails, the row says so and the log's last lines are printed: that is
+the issue's "exact error and what it would need".
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.realistic_step import (  # noqa: E402
+    GROUP, MAX_TOKENS, PROMPT_TOKENS, PROMPTS, build_workload, histogram, report,
+)
+
+ROW = "verl-vllm"
+CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"  # the prompt, unchanged
+
+
+def prepare(directory: Path) -> tuple[Path, Path]:
+    """verl's inputs: a parquet of chat-format prompts and the workload's tokenizer with a chat
+    template that renders a prompt as itself (verl always applies one)."""
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    prompts = [json.loads(line)["prompt"] for line in (directory / "prompts.jsonl").read_text().splitlines()]
+    frame = pd.DataFrame([{"data_source": "bench", "prompt": [{"role": "user", "content": text}],
+                           "reward_model": {"style": "rule", "ground_truth": ""}, "extra_info": {"index": i}}
+                          for i, text in enumerate(prompts)])
+    data = directory / "verl_train.parquet"
+    frame.to_parquet(data)
+    tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(directory / "tokenizer_chat")
+    return data, directory / "tokenizer_chat"
+
+
+def overrides(directory: Path, data: Path, tokenizer: Path, steps: int) -> list[str]:
+    padding_free = importlib.util.find_spec("flash_attn") is not None
+    return [
+        "algorithm.adv_estimator=grpo", "algorithm.use_kl_in_reward=False",
+        f"data.train_files={data}", f"data.val_files={data}", f"data.train_batch_size={PROMPTS}",
+        f"data.max_prompt_length={PROMPT_TOKENS}", f"data.max_response_length={MAX_TOKENS}",
+        "data.filter_overlong_prompts=False", "data.truncation=left", "data.dataloader_num_workers=0",
+        f"actor_rollout_ref.model.path={directory / 'model'}", f"actor_rollout_ref.model.tokenizer_path={tokenizer}",
+        "actor_rollout_ref.model.enable_gradient_checkpointing=True",
+        f"actor_rollout_ref.model.use_remove_padding={padding_free}",
+        "actor_rollout_ref.actor.optim.lr=1e-6", f"actor_rollout_ref.actor.ppo_mini_batch_size={PROMPTS}",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={GROUP}", "actor_rollout_ref.actor.use_kl_loss=False",
+        "actor_rollout_ref.actor.entropy_coeff=0", "actor_rollout_ref.actor.ppo_epochs=1",
+        "actor_rollout_ref.rollout.name=vllm", f"actor_rollout_ref.rollout.n={GROUP}",
+        "actor_rollout_ref.rollout.temperature=1.0", "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        "actor_rollout_ref.rollout.gpu_memory_utilization=0.35",
+        f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={GROUP}",
+        f"actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu={GROUP}",
+        f"reward.custom_reward_function.path={ROOT / 'benchmarks' / 'bench_rewards.py'}",
+        "reward.custom_reward_function.name=verl_length_score",
+        "trainer.n_gpus_per_node=1", "trainer.nnodes=1", "trainer.logger=[console]", "trainer.val_before_train=False",
+        "trainer.test_freq=-1", "trainer.save_freq=-1", f"trainer.total_training_steps={steps}",
+        "trainer.project_name=grpo-bench", "trainer.experiment_name=verl-vllm",
+        f"trainer.default_local_dir={directory / 'verl-checkpoints'}",
+    ]
+
+
+def parse_steps(log: str) -> list[dict[str, float]]:
+    """verl's console logger: one `step:N - key:value - ...` line per step."""
+    steps = []
+    for line in log.splitlines():
+        match = re.search(r"step:(\d+) - (.*)$", line)
+        if not match:
+            continue
+        values = {"step": float(match.group(1))}
+        for item in match.group(2).split(" - "):
+            key, _, value = item.rpartition(":")
+            try:
+                values[key] = float(value)
+            except ValueError:
+                pass
+        steps.append(values)
+    return steps
+
+
+def summarize(steps: list[dict[str, float]], warmup: int, lengths: list[int], total_steps: int) -> dict:
+    rows = [m for m in steps if "timing_s/step" in m][warmup:]
+    if not rows:
+        raise ValueError("no measured step in verl's log")
+    median = lambda key: statistics.median(m.get(key, 0.0) for m in rows)  # noqa: E731
+    keep = len(lengths) * (total_steps - warmup) // max(1, total_steps)
+    return {"step_seconds": [m["timing_s/step"] for m in rows],
+            "peak_gib": max(m.get("perf/max_memory_allocated_gb", 0.0) for m in rows),
+            "split": {"time/generate": median("timing_s/gen"),
+                      "time/train": median("timing_s/update_actor") + median("timing_s/old_log_prob"),
+                      "time/sync": median("timing_s/update_weights")},
+            "lengths": histogram(lengths[-keep:] if keep else lengths)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench-r")
+    parser.add_argument("--workdir", default="/tmp/grpo-bench-r")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=540)
+    args = parser.parse_args()
+    directory, out = Path(args.workdir), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    build_workload(directory, tiny=False)
+    data, tokenizer = prepare(directory)
+    lengths_file = out / f"{ROW}.lengths"
+    lengths_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides(directory, data, tokenizer, args.steps)]
+    (out / f"{ROW}.command").write_text(" ".join(command) + "\n")
+    started = time.time()
+    with open(out / f"{ROW}.log", "w") as log:
+        try:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, timeout=args.timeout,
+                                  env={**os.environ, "GRPO_BENCH_LENGTHS": str(lengths_file)}, check=False).returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+    text = (out / f"{ROW}.log").read_text(errors="replace")
+    lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
+    try:
+        result = summarize(parse_steps(text), args.warmup, lengths, args.steps)
+        if code != 0:
+            result["note"] = f"exit {code} after its steps"
+    except ValueError:
+        result = {"error": f"exit {code}, see {ROW}.log"}
+        print("\n".join(text.splitlines()[-40:]))
+    print(f"{ROW}: done in {time.time() - started:.0f} s", flush=True)
+    (out / f"{ROW}.json").write_text(json.dumps(result, indent=2))
+    table = out / "realistic_step.json"
+    merged = json.loads(table.read_text()) if table.exists() else {"results": {}}
+    merged["results"][ROW] = result
+    table.write_text(json.dumps(merged, indent=2))
+    (out / "realistic_step.md").write_text(report(merged["results"]) + "\n")
+    print((out / "realistic_step.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
