@@ -60,6 +60,8 @@ OURS = {
     "ours-vllm-awake": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "rollout.vllm.sleep=false", PURE_BF16],
     # no activation recomputation (a quarter of the training FLOPs), micro-batches small enough to keep
     # every activation: compared with trl-vllm-nogc, TRL with gradient checkpointing off as well
+    # padding-free micro-batches (trainer.packing): one packed sequence each, varlen FlashAttention
+    "ours-vllm-packed": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "trainer.packing=true", PURE_BF16],
     "ours-vllm-nogc": ["rollout.engine=vllm", "trainer.microbatch_tokens=8192", "model.gradient_checkpointing=false",
                        PURE_BF16],
     # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);

@@ -334,6 +334,11 @@ class TrainerConfig(_Section):
     logprob_chunk_tokens: int = Field(
         512, ge=1, description="Positions per LM-head chunk in log-prob computation (memory: chunk x vocab x 4 B)."
     )
+    packing: bool = Field(
+        False, description="Padding-free micro-batches: each micro-batch's rows are packed into one sequence and "
+        "attention runs per row (PyTorch's varlen FlashAttention on a GPU), so no compute goes to padding. Same "
+        "update as padded (tests/test_packing.py); the speed gain is not measured yet.",
+    )
     world_size: int = Field(
         1, ge=1, description="Learner processes (Ray actors, one per GPU) forming a torch.distributed group: the "
         "model, gradients and optimizer state are sharded with FSDP2 (one fully_shard per decoder layer). More than 1 "

@@ -113,13 +113,13 @@ class Learner:
         load_device = torch.device("cpu") if sharded else self.device
         self.model = load_model(model_config, load_device, run_device=self.device)
         self.model.train()
-        self.scorer = CompletionLogprobs(self.model)  # what every forward goes through (the FSDP root)
+        self.scorer = CompletionLogprobs(self.model, t.packing)  # what every forward goes through (the FSDP root)
         self.router_stats = RouterStats(self.model)  # MoE policies: the experts' load, per step
         self.reference = self.reference_scorer = None
         if recipe.algorithm.beta > 0 and not recipe.model.lora.enabled:
             # with LoRA the reference is the same module with its adapter disabled: no second copy
             self.reference = load_model(model_config, load_device, trainable=False, run_device=self.device)
-            self.reference_scorer = CompletionLogprobs(self.reference)
+            self.reference_scorer = CompletionLogprobs(self.reference, t.packing)
         if sharded:
             self.scorer = shard_model(self.scorer, self.device)
             if self.reference_scorer is not None:

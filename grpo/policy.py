@@ -183,15 +183,24 @@ class CompletionLogprobs(nn.Module):
     LM, so that under FSDP2 it is the root whose forward gathers the parameters outside the decoder
     layers (embeddings, final norm, LM head) before the chunked head reads them."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, packed: bool = False):
         super().__init__()
         self.model = model
+        self.packed = packed  # trainer.packing: one packed sequence per micro-batch (grpo/packing.py)
+        if packed:
+            from grpo.packing import enable
+
+            enable(unwrap(model))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_length: int, *,
                 temperature: float = 1.0, with_entropy: bool = False, chunk_size: int = 1024
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        logprobs, entropy = completion_logprobs(self.model, input_ids, attention_mask, completion_length,
-                                                temperature=temperature, with_entropy=with_entropy, chunk_size=chunk_size)
+        if self.packed:
+            from grpo.packing import packed_completion_logprobs as score
+        else:
+            score = completion_logprobs
+        logprobs, entropy = score(self.model, input_ids, attention_mask, completion_length,
+                                  temperature=temperature, with_entropy=with_entropy, chunk_size=chunk_size)
         # FSDP hooks the root's outputs for backward; an output that is a view would lose that hook
         # to a later in-place op, so hand back tensors of their own
         return logprobs.clone(), None if entropy is None else entropy.clone()

@@ -38,6 +38,8 @@ def batches(recipe, count):
     ("tiny base", {"microbatch_size": 3}),
     ("tiny base", {"microbatch_tokens": 300, "minibatch_size": 6}),  # uneven micro-batch counts per rank, 2 updates
     ("deepseek-v3", {"microbatch_size": 3}),  # MLA + routed/shared experts, each MoE layer one FSDP unit
+    ("tiny base", {"microbatch_size": 3, "packing": True}),  # padding-free micro-batches under FSDP2
+    ("deepseek-v3", {"microbatch_size": 3, "packing": True}),  # packed MLA (value heads narrower than keys)
 ])
 def test_two_ranks_take_the_update_one_rank_takes(tmp_path, ray_cluster, model, settings):
     from grpo.cluster import start_learners
