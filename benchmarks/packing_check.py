@@ -12,13 +12,13 @@ import argparse
 import json
 import random
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.decode_scaling import timed  # noqa: E402
 from benchmarks.realistic_step import QWEN_15B, TINY  # noqa: E402
 from grpo.packing import _cuda_varlen, enable, packed_completion_logprobs  # noqa: E402
 from grpo.policy import completion_logprobs  # noqa: E402
@@ -35,18 +35,6 @@ def batch(rows: int, prompt: int, low: int, high: int, vocab: int, device: torch
         ids[row, : prompt + length] = torch.randint(10, vocab - 10, (prompt + length,))
         mask[row, : prompt + length] = 1
     return ids.to(device), mask.to(device), width, lengths
-
-
-def timed(fn, device: torch.device, repeats: int = 3) -> float:
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
 
 
 def main() -> None:
@@ -74,10 +62,10 @@ def main() -> None:
         return logprobs.detach()
 
     padded_logprobs = step(completion_logprobs)
-    padded_s = timed(lambda: step(completion_logprobs), device)
+    padded_s = timed(lambda: step(completion_logprobs), 3, device)
     enable(model)
     packed_logprobs = step(packed_completion_logprobs)
-    packed_s = timed(lambda: step(packed_completion_logprobs), device)
+    packed_s = timed(lambda: step(packed_completion_logprobs), 3, device)
     gap = (packed_logprobs[real].float() - padded_logprobs[real].float()).abs()
     result = {"device": device.type, "varlen_kernel": _cuda_varlen() is not None and device.type == "cuda",
               "rows": 16, "real_tokens": int(mask.sum()), "padded_tokens": int(mask.numel()),
