@@ -59,14 +59,16 @@ class RolloutBatch:
         )
 
 
-    def split(self, rows: torch.Tensor, max_rows: int | None, max_tokens: int | None) -> list[torch.Tensor]:
+    def split(self, rows: torch.Tensor, max_rows: int | None, max_tokens: int | None,
+              packed: bool = False) -> list[torch.Tensor]:
         """Micro-batches of `rows` for forward/backward.
 
         max_tokens unset: consecutive chunks of max_rows rows (the order is kept). Set: rows sorted
         by length and packed greedily so that rows x (longest prompt + longest completion) <=
         max_tokens (and at most max_rows rows): on uneven completions the padded tokens shrink to
-        near the real ones. The loss normalisers are the minibatch's totals, so the partition never
-        changes the update, only its cost.
+        near the real ones. `packed` (trainer.packing: a micro-batch is one padding-free sequence):
+        the budget counts real tokens, the sum of the rows' lengths. The loss normalisers are the
+        minibatch's totals, so the partition never changes the update, only its cost.
         """
         if max_tokens is None:
             step = max_rows or len(rows)
@@ -75,17 +77,18 @@ class RolloutBatch:
         order = sorted(range(len(rows)), key=lambda i: (prompts[i] + completions[i]), reverse=True)
         parts: list[list[int]] = []
         width_p = width_c = 0
+        real = 0  # packed: the current micro-batch's real tokens
         for i in order:
             p, c = max(width_p, prompts[i]), max(width_c, max(completions[i], 1))
             current = parts[-1] if parts else None
-            fits = current is not None and (len(current) + 1) * (p + c) <= max_tokens and (
-                max_rows is None or len(current) < max_rows)
+            size = real + prompts[i] + completions[i] if packed else (len(current or []) + 1) * (p + c)
+            fits = current is not None and size <= max_tokens and (max_rows is None or len(current) < max_rows)
             if fits:
                 current.append(i)
-                width_p, width_c = p, c
+                width_p, width_c, real = p, c, size if packed else 0
             else:
                 parts.append([i])
-                width_p, width_c = prompts[i], max(completions[i], 1)
+                width_p, width_c, real = prompts[i], max(completions[i], 1), prompts[i] + completions[i]
         return [rows[torch.tensor(part, dtype=torch.long)] for part in parts]
 
 

@@ -323,7 +323,8 @@ class TrainerConfig(_Section):
     microbatch_tokens: int | None = Field(
         None, ge=1, description="Token budget per forward/backward instead: rows sorted by length and packed so "
         "rows x padded length <= this (at most microbatch_size rows when both are set). On uneven completion "
-        "lengths it cuts the padded tokens a fixed row count trains on; the update is the same."
+        "lengths it cuts the padded tokens a fixed row count trains on; the update is the same. With "
+        "trainer.packing the budget counts real tokens."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the policy trains.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per actor; default: all cores.")

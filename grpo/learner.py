@@ -263,7 +263,7 @@ class Learner:
 
     def _microbatches(self, batch: RolloutBatch, rows: torch.Tensor) -> list[torch.Tensor]:
         trainer = self.recipe.trainer
-        return batch.split(rows, trainer.microbatch_size, trainer.microbatch_tokens)
+        return batch.split(rows, trainer.microbatch_size, trainer.microbatch_tokens, trainer.packing)
 
     def _my_microbatches(self, batch: RolloutBatch, rows: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
         """This rank's micro-batches of `rows` (its contiguous share), each with weight 1, padded with

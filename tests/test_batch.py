@@ -60,3 +60,12 @@ def test_split_by_tokens_packs_similar_lengths_within_the_budget():
     fixed = sum(batch.select(p).input_ids.numel() for p in batch.split(torch.arange(6), 2, None))
     assert padded < fixed
     assert all(len(p) <= 2 for p in batch.split(torch.arange(6), max_rows=2, max_tokens=1000))
+
+
+def test_packed_split_budgets_real_tokens():
+    batch = uneven()  # real lengths (prompt + completion): 10, 3, 8, 4, 9, 5
+    parts = batch.split(torch.arange(6), max_rows=None, max_tokens=20, packed=True)
+    # longest first: 10 + 9 = 19; 8 + 5 + 4 + 3 = 20 (padded, the second part would need 4 x 9 = 36)
+    assert [p.tolist() for p in parts] == [[0, 4], [2, 5, 3, 1]]
+    assert len(batch.split(torch.arange(6), max_rows=None, max_tokens=20)) > len(parts)
+    assert [len(p) for p in batch.split(torch.arange(6), max_rows=2, max_tokens=20, packed=True)] == [2, 2, 2]
