@@ -62,9 +62,12 @@ def varlen_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, 
     if groups > 1:
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
     # FlashAttention takes half precision only (the learner computes in bf16 under autocast on a GPU)
-    kernel = _cuda_varlen() if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) else None
+    kernel = _kernel_for(q)
     if kernel is not None:
-        out = kernel(q, k, v, cu, int(kwargs["max_length_q"]), scaling)
+        width = v.shape[-1]
+        if width != q.shape[-1]:  # MLA's value heads are narrower; FlashAttention wants one head size
+            v = F.pad(v, (0, q.shape[-1] - width))
+        out = kernel(q, k, v, cu, int(kwargs["max_length_q"]), scaling)[..., :width]
     else:
         bounds = cu.tolist()
         out = torch.cat([
@@ -73,6 +76,10 @@ def varlen_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, 
             for s, e in zip(bounds[:-1], bounds[1:])
         ])
     return out[None], None
+
+
+def _kernel_for(q: torch.Tensor):
+    return _cuda_varlen() if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) else None
 
 
 def _cuda_varlen():
@@ -84,10 +91,15 @@ def _cuda_varlen():
         return None
     params = inspect.signature(varlen_attn).parameters
     causal = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+    takes_scale = "scale" in params  # the first releases (torch 2.9/2.10) always scale by 1/sqrt(d)
 
     def run(q, k, v, cu, max_len, scale):
         cu = cu.to(torch.int32)
-        return varlen_attn(q, k, v, cu, cu, max_len, max_len, scale=scale, **causal)
+        if takes_scale:
+            return varlen_attn(q, k, v, cu, cu, max_len, max_len, scale=scale, **causal)
+        if scale is not None:  # fold a non-default scale into the query
+            q = q * (scale * q.shape[-1] ** 0.5)
+        return varlen_attn(q, k, v, cu, cu, max_len, max_len, **causal)
 
     return run
 

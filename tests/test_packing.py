@@ -75,3 +75,65 @@ def test_entropy_matches_too():
         enable(model)
         _, packed = packed_completion_logprobs(model, ids, mask, width_c, with_entropy=True)
     torch.testing.assert_close(packed[real], padded[real], rtol=1e-5, atol=1e-5)
+
+
+def _rowwise_causal(q, k, v, cu, scale):
+    bounds = cu.tolist()
+    return torch.cat([
+        torch.nn.functional.scaled_dot_product_attention(
+            q[s:e].transpose(0, 1), k[s:e].transpose(0, 1), v[s:e].transpose(0, 1), is_causal=True, scale=scale
+        ).transpose(0, 1)
+        for s, e in zip(bounds[:-1], bounds[1:])
+    ])
+
+
+@pytest.mark.parametrize("release", ["is_causal, no scale", "window_size and scale"])
+def test_the_cuda_kernel_adapter_speaks_both_signatures(monkeypatch, release):
+    """torch's varlen_attn changed its signature between releases; the adapter must give causal
+    per-row attention with the model's scale through either (a stand-in kernel checks the call)."""
+    import torch.nn.attention.varlen as varlen_module
+
+    from grpo.packing import _cuda_varlen
+
+    calls = []
+    if release == "is_causal, no scale":
+        def fake(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, is_causal=False, return_aux=None):
+            calls.append(is_causal)
+            assert is_causal and max_q == max_k == 3
+            return _rowwise_causal(query, key, value, cu_seq_q, None)
+    else:
+        def fake(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None, scale=None,
+                 window_size=(-1, -1), enable_gqa=False):
+            calls.append(window_size)
+            assert window_size == (-1, 0) and cu_seq_q.dtype == torch.int32
+            return _rowwise_causal(query, key, value, cu_seq_q, scale)
+    monkeypatch.setattr(varlen_module, "varlen_attn", fake)
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(5, 2, 8) for _ in range(3))
+    cu = torch.tensor([0, 3, 5])
+    out = _cuda_varlen()(q, k, v, cu, 3, 0.2)  # not the default 1/sqrt(8)
+    torch.testing.assert_close(out, _rowwise_causal(q, k, v, cu, 0.2))
+    assert len(calls) == 1
+
+
+def test_narrower_value_heads_reach_the_kernel_padded(monkeypatch):
+    """MLA (DeepSeek-V3) has value heads narrower than query/key heads: the kernel gets them zero-padded
+    to one head size and the output is cut back, equal to attention with the narrow values."""
+    import grpo.packing as packing
+
+    seen = []
+
+    def kernel(q, k, v, cu, max_len, scale):
+        seen.append(v.shape[-1])
+        assert q.shape[-1] == k.shape[-1] == v.shape[-1]
+        return _rowwise_causal(q, k, v, cu, scale)
+
+    monkeypatch.setattr(packing, "_kernel_for", lambda q: kernel)
+    torch.manual_seed(0)
+    query, key = torch.randn(1, 2, 5, 12), torch.randn(1, 2, 5, 12)
+    value = torch.randn(1, 2, 5, 8)
+    cu = torch.tensor([0, 2, 5], dtype=torch.int32)
+    out, _ = packing.varlen_attention(None, query, key, value, None, scaling=0.3, cu_seq_lens_q=cu, max_length_q=3)
+    expected = _rowwise_causal(*(t[0].transpose(0, 1) for t in (query, key, value)), cu, 0.3)
+    assert seen == [12] and out.shape == (1, 5, 2, 8)
+    torch.testing.assert_close(out[0], expected)
