@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def time_trl_steps(config: Any, directory: Path, reward: Callable[..., Any], prompts: list[str], warmup: int) -> dict:
+def time_trl_steps(config: Any, directory: Path, reward: Callable[..., Any], prompts: list[str], warmup: int,
+                   peft_config: Any = None) -> dict:
     """Train `config.max_steps` steps of GRPOTrainer on `prompts`; returns the seconds of each step
     after `warmup` and the peak GPU memory over those steps (the model and tokenizer live in
     directory/model and directory/tokenizer)."""
@@ -34,7 +35,7 @@ def time_trl_steps(config: Any, directory: Path, reward: Callable[..., Any], pro
     tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
     trainer = GRPOTrainer(model=str(directory / "model"), reward_funcs=[reward], args=config,
                           train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), processing_class=tokenizer,
-                          callbacks=[Clock()])
+                          callbacks=[Clock()], peft_config=peft_config)
     trainer.train()
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
     return {"step_seconds": times[warmup:], "peak_gib": peak}

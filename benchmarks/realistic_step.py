@@ -8,6 +8,8 @@ peers"); beta = 0, mu = 1; gradient checkpointing; pure bf16 for every row (like
     python benchmarks/realistic_step.py --out results/ --only trl-vllm,ours-vllm,ours-hf   # GPU
     python benchmarks/realistic_step.py --out results/ --only ours-vllm-sep,ours-vllm-async    # 2 GPUs
     python benchmarks/realistic_step.py --tiny --out /tmp/bench-r                          # CPU dry run
+    # the memory table's LoRA rows: the Qwen2.5-7B architecture, 8 prompts x 16 samples a step
+    python benchmarks/realistic_step.py --out results/ --model 7b --prompts 8 --only ours-vllm-lora,trl-vllm-lora --steps 2
 
 Each row runs in its own process (clean peak-memory counters); the workload is built once under
 --workdir and reused (a warm machine keeps it between calls). Printed: median step seconds,
@@ -39,6 +41,10 @@ STOP_IDS, STOP_SCALE = 127, 2.3
 QWEN_15B = dict(hidden_size=1536, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
                 intermediate_size=8960, vocab_size=151936, tie_word_embeddings=True, max_position_embeddings=32768,
                 rope_theta=1000000.0, rms_norm_eps=1e-6)
+QWEN_7B = dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+               intermediate_size=18944, vocab_size=152064, tie_word_embeddings=False, max_position_embeddings=32768,
+               rope_theta=1000000.0, rms_norm_eps=1e-6)
+SHAPES = {"1.5b": QWEN_15B, "7b": QWEN_7B}
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
             vocab_size=2000, tie_word_embeddings=True, max_position_embeddings=2048)
 
@@ -66,24 +72,27 @@ OURS = {
                        PURE_BF16],
     # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
     # synchronous, then generation for step t+1 overlapping step t's training
+    # LoRA (r 16, alpha 32, every linear layer; TRL gets the same PEFT config), for the memory table
+    "ours-vllm-lora": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "model.lora.enabled=true",
+                       "model.lora.r=16", "model.lora.alpha=32", PURE_BF16],
     "ours-vllm-sep": SEPARATE,
     "ours-vllm-async": SEPARATE + ["rollout.max_staleness=1"],
 }
 
 
-def build_workload(directory: Path, tiny: bool) -> dict:
+def build_workload(directory: Path, tiny: bool, model_size: str = "1.5b") -> dict:
     """Model (bf16 safetensors), stop ids in generation_config, a word-level tokenizer (token i is
     the word 't<i>', so a completion's word count is its token count) and the prompts."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-    marker = directory / (f"ready-{STOP_IDS}-tiny" if tiny else f"ready-{STOP_IDS}")
+    marker = directory / (f"ready-{STOP_IDS}-tiny" if tiny else f"ready-{STOP_IDS}" + ("" if model_size == "1.5b" else f"-{model_size}"))
     if marker.exists():
         return json.loads(marker.read_text())
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    shape = TINY if tiny else QWEN_15B
+    shape = TINY if tiny else SHAPES[model_size]
     vocab = shape["vocab_size"]
     rng = random.Random(0)
     stops = sorted(rng.sample(range(vocab // 2, vocab - 2), STOP_IDS if not tiny else 16))
@@ -93,7 +102,7 @@ def build_workload(directory: Path, tiny: bool) -> dict:
     with torch.device(device):
         model = Qwen2ForCausalLM(config).to(torch.bfloat16 if not tiny else torch.float32)
     with torch.no_grad():  # stop rows win more often: lengths spread instead of running to the cap
-        model.get_input_embeddings().weight[stops] *= STOP_SCALE
+        model.get_output_embeddings().weight[stops] *= STOP_SCALE  # tied (1.5B): the same tensor as the input
     model.generation_config.eos_token_id = stops
     model.generation_config.pad_token_id = vocab - 2
     model.save_pretrained(directory / "model")
@@ -156,7 +165,7 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
 
 def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
     """TRL's GRPOTrainer as its users run it at this size: vLLM colocated in the trainer's process
-    (setting "vllm-nogc": gradient checkpointing off)."""
+    (setting "vllm-nogc": gradient checkpointing off; "vllm-lora": PEFT LoRA as ours-vllm-lora)."""
     from trl import GRPOConfig
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -174,7 +183,12 @@ def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, set
         use_vllm=not tiny, vllm_mode="colocate", vllm_gpu_memory_utilization=0.35,
         generation_kwargs={"min_tokens": MIN_TOKENS} if not tiny else {"min_new_tokens": 4},
     )
-    return time_trl_steps(config, directory, length_recording_reward, prompts, warmup)
+    peft_config = None
+    if "lora" in setting:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    return time_trl_steps(config, directory, length_recording_reward, prompts, warmup, peft_config=peft_config)
 
 
 # --------------------------------------------------------------------------- table
@@ -220,6 +234,7 @@ def report(results: dict) -> str:
 
 
 def main() -> None:
+    global PROMPTS
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench-r")
     parser.add_argument("--tiny", action="store_true", help="small model on CPU: checks the script, measures nothing")
@@ -228,8 +243,11 @@ def main() -> None:
     parser.add_argument("--only", default="trl-vllm,ours-vllm,ours-hf")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default="/tmp/grpo-bench-r")
+    parser.add_argument("--model", choices=sorted(SHAPES), default="1.5b", help="the policy's architecture")
+    parser.add_argument("--prompts", type=int, default=PROMPTS, help="prompts a step (x 16 samples)")
     args = parser.parse_args()
-    directory, out = Path(args.workdir), Path(args.out)
+    PROMPTS = args.prompts
+    directory, out = Path(args.workdir + ("" if args.model == "1.5b" else f"-{args.model}")), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.run:  # a child process: one row
         os.environ["GRPO_BENCH_LENGTHS"] = str(out / f"{args.run}.lengths")
@@ -237,12 +255,13 @@ def main() -> None:
         result = runner(directory, out, args.steps, args.warmup, args.tiny, args.run if args.run.startswith("ours") else args.run.removeprefix("trl-"))
         (out / f"{args.run}.json").write_text(json.dumps(result))
         return
-    info = build_workload(directory, args.tiny)
+    info = build_workload(directory, args.tiny, args.model)
     results = {}
     for name in args.only.split(","):
         (out / f"{name}.lengths").unlink(missing_ok=True)
-        command = [sys.executable, __file__, "--run", name, "--out", str(out), "--workdir", str(directory),
-                   "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
+        command = [sys.executable, __file__, "--run", name, "--out", str(out), "--workdir", args.workdir,
+                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--model", args.model,
+                   "--prompts", str(args.prompts)] + (["--tiny"] if args.tiny else [])
         started = time.time()
         with open(out / f"{name}.log", "w") as log:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
