@@ -74,6 +74,11 @@ OURS = {
     "ours-nockpt": ["trainer.microbatch_size=16", PURE_BF16],
     "ours-nockpt-mb4": ["trainer.microbatch_size=4", "trainer.logprob_chunk_tokens=256", PURE_BF16],
     "ours-fp32-master": ["model.gradient_checkpointing=true", "trainer.microbatch_size=16", "trainer.logprob_chunk_tokens=128"],
+    # decode steps captured as CUDA graphs directly instead of through torch.compile
+    "ours-graph": ["rollout.capture=cuda_graph", "model.gradient_checkpointing=true", "trainer.microbatch_size=16",
+                   "trainer.logprob_chunk_tokens=128", PURE_BF16],
+    "ours-fp32-master-graph": ["rollout.capture=cuda_graph", "model.gradient_checkpointing=true",
+                               "trainer.microbatch_size=16", "trainer.logprob_chunk_tokens=128"],
     # the same trainer settings as "ours", generating with vLLM colocated (it sleeps while training)
     "ours-vllm": ["rollout.engine=vllm", "model.gradient_checkpointing=true", "trainer.microbatch_size=16",
                   "trainer.logprob_chunk_tokens=128", PURE_BF16],

@@ -57,6 +57,9 @@ OURS = {
     # token-budgeted micro-batches (rows sorted by length, packed to 16 x 1280 tokens)
     "ours-hf": ["rollout.engine=transformers", "trainer.microbatch_tokens=20480", PURE_BF16],
     # eager decoding (dynamic cache): no compiled graph per batch size while rows leave the batch
+    # the decode step captured as CUDA graphs directly (no torch.compile), compaction's batch sizes one graph each
+    "ours-hf-graph": ["rollout.engine=transformers", "rollout.capture=cuda_graph", "trainer.microbatch_tokens=20480",
+                      "trainer.packing=true", PURE_BF16],
     "ours-hf-eager": ["rollout.engine=transformers", "rollout.compile=false", "trainer.microbatch_tokens=20480", PURE_BF16],
     "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],

@@ -172,6 +172,11 @@ class RolloutConfig(_Section):
         True, description="GPU fast path: static KV cache, bucketed shapes, compiled decode step with CUDA "
         "graphs (ignored on CPU)."
     )
+    capture: Literal["torch_compile", "cuda_graph"] = Field(
+        "torch_compile", description="How rollout.compile captures the transformers engine's decode step: "
+        "torch.compile's CUDA graphs (a compile per batch size and cache length), or CUDA graphs of the eager "
+        "step captured directly (no compile; one extra step per shape)."
+    )
     engine_batch_size: int | None = Field(
         None, ge=1, description="Completions the transformers engine decodes together. Unset: on a GPU as many "
         "as a quarter of its memory holds in KV cache (a decode step costs about the same for 64 or 1,024 rows), "

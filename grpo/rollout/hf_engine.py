@@ -39,7 +39,7 @@ def build_transformers_engine(recipe: Recipe, tokenizer: Any, *, model: nn.Modul
         raise ValueError("the transformers engine generates with a module; pass model=")
     r = recipe.rollout
     return TransformersEngine(model, tokenizer, max_prompt_tokens=r.max_prompt_tokens, compile=r.compile,
-                              batch_size=r.engine_batch_size)
+                              batch_size=r.engine_batch_size, capture=r.capture)
 
 
 KV_SHARE = 0.25  # of the GPU's memory that an automatically sized batch's KV cache may take
@@ -66,7 +66,7 @@ class TransformersEngine:
 
     def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int | None = None, batch_size: int | None = None,
                  compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64,
-                 compact: bool = True):
+                 compact: bool = True, capture: str = "torch_compile"):
         self.model = model
         self.tokenizer = tokenizer
         self.compact = compact
@@ -80,7 +80,16 @@ class TransformersEngine:
         self.batch_bucket = batch_bucket if self.static else 1
         self.length_bucket = length_bucket if self.static else 1
         self._caches: dict[tuple[int, int], Any] = {}
-        self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=False) if (compile and on_gpu) else self._decode
+        self._step = self._decode
+        if compile and on_gpu:
+            if capture == "cuda_graph":
+                from grpo.rollout.cuda_graphs import GraphedDecode
+
+                self._step = GraphedDecode(self._decode, model)
+            elif capture == "torch_compile":
+                self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=False)
+            else:
+                raise ValueError(f"rollout.capture: {capture!r} is not 'torch_compile' or 'cuda_graph'")
         self.eos_ids = _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
 
