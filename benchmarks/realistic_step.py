@@ -90,7 +90,8 @@ def build_workload(directory: Path, tiny: bool, model_size: str = "1.5b") -> dic
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-    marker = directory / (f"ready-{STOP_IDS}-tiny" if tiny else f"ready-{STOP_IDS}" + ("" if model_size == "1.5b" else f"-{model_size}"))
+    suffix = "-tiny" if tiny else ("" if model_size == "1.5b" else f"-{model_size}")
+    marker = directory / f"ready-{STOP_IDS}{suffix}"
     if marker.exists():
         return json.loads(marker.read_text())
     shutil.rmtree(directory, ignore_errors=True)
