@@ -67,17 +67,20 @@ OURS = {
     "ours-vllm-liger": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "model.liger_kernel=true", PURE_BF16],
     # vLLM kept awake between steps (as TRL's colocate mode does by default): no sleep / wake-up per step
     "ours-vllm-awake": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "rollout.vllm.sleep=false", PURE_BF16],
-    # no activation recomputation (a quarter of the training FLOPs), micro-batches small enough to keep
-    # every activation: compared with trl-vllm-nogc, TRL with gradient checkpointing off as well
     # padding-free micro-batches (trainer.packing): one packed sequence each, varlen FlashAttention
     "ours-vllm-packed": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "trainer.packing=true", PURE_BF16],
+    # no activation recomputation (a quarter of the training FLOPs), micro-batches small enough to keep
+    # every activation: compared with trl-vllm-nogc, TRL with gradient checkpointing off as well
     "ours-vllm-nogc": ["rollout.engine=vllm", "trainer.microbatch_tokens=8192", "model.gradient_checkpointing=false",
                        PURE_BF16],
-    # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
-    # synchronous, then generation for step t+1 overlapping step t's training
+    # both: packed micro-batches hold only real tokens, so the same activation memory buys more of them
+    "ours-vllm-packed-nogc": ["rollout.engine=vllm", "trainer.microbatch_tokens=12288", "trainer.packing=true",
+                              "model.gradient_checkpointing=false", PURE_BF16],
     # LoRA (r 16, alpha 32, every linear layer; TRL gets the same PEFT config), for the memory table
     "ours-vllm-lora": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "model.lora.enabled=true",
                        "model.lora.r=16", "model.lora.alpha=32", PURE_BF16],
+    # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
+    # synchronous, then generation for step t+1 overlapping step t's training
     "ours-vllm-sep": SEPARATE,
     "ours-vllm-async": SEPARATE + ["rollout.max_staleness=1"],
 }
