@@ -81,3 +81,20 @@ def test_the_recipe_accepts_only_known_captures():
     assert RolloutConfig(capture="cuda_graph").capture == "cuda_graph"
     with pytest.raises(ValidationError, match="capture"):
         RolloutConfig(capture="graphs")
+
+
+def test_a_failed_capture_falls_back_to_eager_with_the_same_samples():
+    """A model the capture cannot record (here: the stand-in raises after its warm-up ran) must leave
+    the cache as it found it, so the eager fallback samples what the plain path samples."""
+
+    class Failing(EagerCapture):
+        def capture(self, step):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    plain = small_engine(static_cache=True, batch_bucket=4, length_bucket=16, compact=True).generate(MANY, PARAMS)
+    engine = small_engine(static_cache=True, batch_bucket=4, length_bucket=16, compact=True)
+    engine._step = GraphedDecode(engine._decode, engine.model, backend=Failing())
+    with pytest.warns(UserWarning, match="compiled decoding failed"):
+        fallback = engine.generate(MANY, PARAMS)
+    assert engine._step == engine._decode
+    assert [c.completion_ids for c in plain] == [c.completion_ids for c in fallback]

@@ -96,9 +96,11 @@ class GraphedDecode:
         counters = _counters(cache)
         saved = [counter.clone() for counter in counters]
         step = lambda: self.decode(*buffers, cache)  # noqa: E731
-        self.backend.warm_up(step)
-        replay, output = self.backend.capture(step)
-        for counter, value in zip(counters, saved):  # the warm-up runs advanced them
-            counter.copy_(value)
+        try:
+            self.backend.warm_up(step)
+            replay, output = self.backend.capture(step)
+        finally:  # the warm-up runs advanced them; restored even when the capture fails (eager goes on)
+            for counter, value in zip(counters, saved):
+                counter.copy_(value)
         self.captures += 1
         return replay, buffers, output
