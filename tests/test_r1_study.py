@@ -118,3 +118,33 @@ def test_the_distillation_pipeline_validates_against_stand_ins(tmp_path, monkeyp
     pipeline = load_pipeline(ROOT / "examples/r1_study/distill.yaml", [
         f"model.path={student}", f"stages.teacher_traces.from={teacher}", "rollout.engine=transformers"])
     assert [stage.name for stage in pipeline.stages] == ["teacher_traces", "student"]
+
+
+def test_the_ablation_table_groups_seeds_into_arms_and_skips_empty_steps(tmp_path):
+    """Part 4's table by hand: two seeds of one arm, windows of 2 steps, a step without incorrect
+    completions (logged as 0) left out of that window's incorrect mean."""
+    import json
+
+    from examples.r1_study.lengths import table
+
+    def run(name, incorrect, correct, accuracy, evals):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [{"step": 0, "eval/accuracy": evals[0]}]
+        for step, (i, c, a) in enumerate(zip(incorrect, correct, accuracy), start=1):
+            rows.append({"step": step, "completion/length_mean": 1.0, "completion/length_incorrect_mean": i,
+                         "completion/length_correct_mean": c, "accuracy": a})
+        rows.append({"step": len(accuracy), "eval/accuracy": evals[1]})
+        (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return folder
+
+    runs = [run("ablation-grpo-0", [10, 20, 30, 0], [5, 5, 5, 5], [0.5, 0.5, 0.5, 1.0], [0.1, 0.9]),
+            run("ablation-grpo-1", [14, 24, 50, 40], [7, 7, 7, 7], [0.25, 0.25, 0.5, 0.5], [0.3, 0.7])]
+    lines = table(runs, 2).splitlines()
+    assert len(lines) == 2 + 2 + 2 and "ablation-grpo:" in lines[0]
+    # steps 1-2: seed 0 incorrect mean 15, seed 1 19 -> 17 +- 2; correct 5 and 7 -> 6 +- 1; accuracy 50% and 25%
+    assert lines[2] == "| 1-2 | 17.0 ± 2.0 / 6.0 ± 1.0, 37.5 ± 12.5% |"
+    # steps 3-4: seed 0 has no incorrect completion at step 4 -> 30; seed 1 -> 45; accuracy 75% and 50%
+    assert lines[3] == "| 3-4 | 37.5 ± 7.5 / 6.0 ± 1.0, 62.5 ± 12.5% |"
+    assert lines[4] == "| test accuracy, first eval | 20.0 ± 10.0% |"
+    assert lines[5] == "| test accuracy, last eval | 80.0 ± 10.0% |"
