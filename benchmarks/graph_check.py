@@ -6,6 +6,7 @@ At workload R's shape (Qwen2.5-1.5B architecture, random init, bf16, 256-token p
 step costs ~50-65 ms whatever the batch (benchmarks/decode_scaling.py): launches, not math.
 
     python benchmarks/graph_check.py --out $OUT/graphs            # GPU
+    python benchmarks/graph_check.py --shape study --tokens 256 --out $OUT/graphs-study   # the R1 study's 17.5M base
     python benchmarks/graph_check.py --tiny --out /tmp/graphs     # CPU plumbing check (no capture)
 """
 
@@ -22,6 +23,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.realistic_step import QWEN_15B, TINY  # noqa: E402
+
+# examples/r1_study/countdown_corpus.py's default base: its eager decoding took 60-90 ms a step in
+# the study's first GPU check, far more than 8 small layers need
+STUDY = dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
+             intermediate_size=1536, vocab_size=512, tie_word_embeddings=True, max_position_embeddings=512)
 from grpo.rollout.base import SamplingParams  # noqa: E402
 from grpo.rollout.hf_engine import TransformersEngine  # noqa: E402
 
@@ -42,17 +48,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--modes", default="eager,cuda_graph,torch_compile")
+    parser.add_argument("--shape", choices=["1.5b", "study"], default="1.5b")
     args = parser.parse_args()
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     cuda = torch.cuda.is_available() and not args.tiny
     device = torch.device("cuda" if cuda else "cpu")
-    dims = TINY if args.tiny else QWEN_15B
+    dims = TINY if args.tiny else {"1.5b": QWEN_15B, "study": STUDY}[args.shape]
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2ForCausalLM(Qwen2Config(**dims, attn_implementation="sdpa")).to(torch.bfloat16 if cuda else torch.float32)
     model.eval()
-    rows, tokens, prompt = (args.rows, args.tokens, 256) if not args.tiny else (8, 8, 16)
+    prompt = 256 if args.shape == "1.5b" else 64
+    rows, tokens, prompt = (args.rows, args.tokens, prompt) if not args.tiny else (8, 8, 16)
     generator = torch.Generator().manual_seed(0)
     prompts = [torch.randint(10, dims["vocab_size"] - 10, (prompt - (i % 7),), generator=generator).tolist() for i in range(rows)]
     params = SamplingParams(n=1, temperature=0.0, max_tokens=tokens, ignore_eos=True)
@@ -77,7 +85,7 @@ def main() -> None:
         print(mode, json.dumps(results[mode]), flush=True)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "graph_check.json").write_text(json.dumps({"rows": rows, "tokens": tokens, "prompt": prompt,
+    (out_dir / "graph_check.json").write_text(json.dumps({"shape": args.shape, "rows": rows, "tokens": tokens, "prompt": prompt,
                                                            "device": torch.cuda.get_device_name() if cuda else "cpu",
                                                            "results": results}, indent=2))
 
