@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--modes", default="eager,cuda_graph,torch_compile")
+    parser.add_argument("--modes", default="dynamic,eager,cuda_graph,torch_compile")
     parser.add_argument("--shape", choices=["1.5b", "study"], default="1.5b")
     args = parser.parse_args()
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -66,8 +66,10 @@ def main() -> None:
     params = SamplingParams(n=1, temperature=0.0, max_tokens=tokens, ignore_eos=True)
     results, reference = {}, None
     for mode in args.modes.split(","):
-        engine = TransformersEngine(model, _Tokenizer(), static_cache=True, compile=mode != "eager" and cuda,
-                                    capture=mode if mode != "eager" else "torch_compile", batch_size=rows)
+        # dynamic: rollout.compile=false (DynamicCache, eager); eager: the static cache without capture
+        captured = mode in ("cuda_graph", "torch_compile")
+        engine = TransformersEngine(model, _Tokenizer(), static_cache=mode != "dynamic", compile=captured and cuda,
+                                    capture=mode if captured else "torch_compile", batch_size=rows)
         times = []
         for _ in range(2):  # the first call captures / compiles
             if cuda:
@@ -81,7 +83,7 @@ def main() -> None:
         reference = reference or ids
         same = sum(a == b for a, b in zip(ids, reference)) / len(ids)
         results[mode] = {"first_call_s": times[0], "warm_call_s": times[1], "ms_per_step": 1000 * times[1] / tokens,
-                         "greedy_rows_equal_to_eager": same, "captures": getattr(engine._step, "captures", None)}
+                         "greedy_rows_equal_to_first_mode": same, "captures": getattr(engine._step, "captures", None)}
         print(mode, json.dumps(results[mode]), flush=True)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
