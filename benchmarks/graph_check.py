@@ -1,6 +1,7 @@
 """The transformers engine's decode step captured as CUDA graphs (`rollout.capture: cuda_graph`) against
-eager decoding on the same static cache and against torch.compile's graphs: same greedy tokens, and
-the time of one generate call (capture and compile included, then again warm).
+eager decoding (DynamicCache as with `rollout.compile: false`, and on the static cache) and against
+torch.compile's graphs: greedy tokens equal to the first mode's, and the time of one generate call
+(capture and compile included, then again warm).
 
 At workload R's shape (Qwen2.5-1.5B architecture, random init, bf16, 256-token prompts) an eager
 step costs ~50-65 ms whatever the batch (benchmarks/decode_scaling.py): launches, not math.
