@@ -208,3 +208,24 @@ def test_recipe_engine_batch_size_reaches_the_engine(engine, tmp_path):
 
     recipe = recipe_from_dict(minimal_recipe(tmp_path, rollout={"engine_batch_size": 48}))
     assert build_transformers_engine(recipe, engine.tokenizer, model=engine.model, colocated=True).batch_size == 48
+
+
+def test_the_cache_goes_by_the_name_the_models_forward_takes(engine):
+    """transformers 5.2x renamed `past_key_values` to `cache` (the old name warns, then goes away);
+    a model whose forward knows only the old name still gets it."""
+    import inspect
+    import warnings
+
+    from grpo.rollout.hf_engine import cache_kwarg
+
+    expected = "cache" if "cache" in inspect.signature(type(engine.model).forward).parameters else "past_key_values"
+    assert engine.cache_kwarg == expected
+
+    class OldStyle(torch.nn.Module):
+        def forward(self, input_ids=None, past_key_values=None, use_cache=None):
+            return input_ids
+
+    assert cache_kwarg(OldStyle()) == "past_key_values"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated keyword on the way
+        engine.generate(PROMPTS[:1], SamplingParams(n=2, temperature=0.0, max_tokens=4))

@@ -56,6 +56,17 @@ def kv_bytes_per_token(config: Any, itemsize: int) -> int:
     return int(text.num_hidden_layers * heads * (key_dim + value_dim) * itemsize)
 
 
+def cache_kwarg(model: nn.Module) -> str:
+    """The forward's name for the KV cache: transformers 5.2x renamed `past_key_values` to `cache`
+    (the old name warns, and goes in 5.40); older releases and remote-code models know only the old."""
+    import inspect
+
+    from grpo.policy import unwrap
+
+    parameters = inspect.signature(type(unwrap(model)).forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 def auto_batch_rows(memory_bytes: int, token_bytes: int, length: int, low: int = 16, high: int = 4096) -> int:
     """Rows whose KV cache of `length` tokens fits in KV_SHARE of `memory_bytes`, within [low, high]."""
     return max(low, min(high, int(memory_bytes * KV_SHARE) // max(1, token_bytes * length)))
@@ -90,6 +101,7 @@ class TransformersEngine:
                 self._step = torch.compile(self._decode, mode="reduce-overhead", dynamic=False)
             else:
                 raise ValueError(f"rollout.capture: {capture!r} is not 'torch_compile' or 'cuda_graph'")
+        self.cache_kwarg = cache_kwarg(model)
         self.eos_ids = _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
 
@@ -144,7 +156,7 @@ class TransformersEngine:
                 attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:
         """One decode step over the static cache: (B, 1) tokens -> (B, V) next-token logits."""
         out = self.model(input_ids=input_ids, position_ids=position_ids, cache_position=cache_position,
-                         attention_mask=attention_mask, past_key_values=cache, use_cache=True)
+                         attention_mask=attention_mask, **{self.cache_kwarg: cache}, use_cache=True)
         return out.logits[:, -1, :]
 
     def _static_step(self, *args: Any) -> torch.Tensor:
@@ -287,13 +299,13 @@ class TransformersEngine:
             attention_mask[:, :width] = prompt_mask
             positions = torch.arange(width + max_tokens, device=self.device)
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                cache_position=positions[:width], past_key_values=cache, use_cache=True,
+                                cache_position=positions[:width], **{self.cache_kwarg: cache}, use_cache=True,
                                 logits_to_keep=1).logits[:, -1]
         else:
             cache = DynamicCache()
             attention_mask = prompt_mask
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+                                **{self.cache_kwarg: cache}, use_cache=True, logits_to_keep=1).logits[:, -1]
         return _DecodeState(cache, attention_mask, position_ids[:, -1:] + 1,
                             torch.zeros(1, dtype=torch.long, device=self.device), width, logits)
 
@@ -308,7 +320,7 @@ class TransformersEngine:
         else:
             state.attention_mask = torch.cat([state.attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
             state.logits = self.model(input_ids=tokens[:, None], attention_mask=state.attention_mask,
-                                      position_ids=state.next_position, past_key_values=state.cache,
+                                      position_ids=state.next_position, **{self.cache_kwarg: state.cache},
                                       use_cache=True).logits[:, -1]
         state.next_position.add_(1)
 
