@@ -15,6 +15,7 @@ the same numbers, which is what the CPU tests check against the padded path.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from dataclasses import dataclass
@@ -82,9 +83,11 @@ def _kernel_for(q: torch.Tensor):
     return _cuda_varlen() if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) else None
 
 
+@functools.cache
 def _cuda_varlen():
     """torch's varlen FlashAttention as f(q, k, v, cu, max_len, scale), causal; None where this torch
-    has none. Its causal switch changed name across releases (is_causal, then window_size)."""
+    has none. Its causal switch changed name across releases (is_causal, then window_size). Cached:
+    every attention layer of every packed forward asks, and reading the signature is not free."""
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:

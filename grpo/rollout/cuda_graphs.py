@@ -75,12 +75,16 @@ class GraphedDecode:
         self.fingerprint: tuple[int, ...] | None = None
         self.captures = 0  # graphs captured so far (each costs WARMUP_RUNS extra steps)
 
-    def __call__(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache_position: torch.Tensor,
-                 attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:
+    def check_weights(self) -> None:
+        """Drop every graph if a weight tensor moved since the last call. Once per generate call,
+        not per step: weights change between calls (optimizer step, weight sync), never during one."""
         fingerprint = weights_fingerprint(self.model)
         if fingerprint != self.fingerprint:  # a tensor was swapped: every graph reads stale memory
             self.graphs.clear()
             self.fingerprint = fingerprint
+
+    def __call__(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache_position: torch.Tensor,
+                 attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:
         inputs = (input_ids, position_ids, cache_position, attention_mask)
         key = (*cache_addresses(cache), *input_ids.shape, *attention_mask.shape)
         if key not in self.graphs:

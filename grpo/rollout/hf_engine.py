@@ -121,6 +121,9 @@ class TransformersEngine:
         """As generate(), from token ids (multi-turn episodes continue from exactly their tokens)."""
         generator = torch.Generator(device=self.device)
         generator.manual_seed(params.seed)
+        check_weights = getattr(self._step, "check_weights", None)  # captured graphs read weights by address
+        if check_weights is not None:
+            check_weights()
         was_training = self.model.training
         self.model.eval()
         try:
