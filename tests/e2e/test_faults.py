@@ -55,10 +55,17 @@ def without_timings(metrics):
     return [{k: v for k, v in m.items() if not k.startswith(("time/", "memory/"))} for m in metrics]
 
 
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """The uninterrupted run both worker faults are compared with (same recipe), trained once."""
+    root = tmp_path_factory.mktemp("faults")
+    subprocess.run(cli(root, "whole"), env=ENV, cwd=ROOT, check=True, capture_output=True)
+    return without_timings(read_metrics(root / "whole"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("actor", ["RolloutWorker", "RewardWorker"])
-def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, actor):
-    subprocess.run(cli(tmp_path, "whole"), env=ENV, cwd=ROOT, check=True, capture_output=True)
+def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, actor, whole_run):
     process = subprocess.Popen(cli(tmp_path, "killed"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     kill_after_step(process, tmp_path / "killed", 2, actor)
@@ -67,7 +74,7 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, actor):
     if actor == "RolloutWorker":
         assert "a rollout worker died during generation; Ray restarted it" in err or "holds weights version" in err \
             or "rollout worker" in err
-    assert without_timings(read_metrics(tmp_path / "killed")) == without_timings(read_metrics(tmp_path / "whole"))
+    assert without_timings(read_metrics(tmp_path / "killed")) == whole_run
 
 
 @pytest.mark.slow
