@@ -5,6 +5,8 @@ import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# transformers >= 5.25 would fetch Hub kernels in the tests' own from_pretrained calls (no network here)
+os.environ.setdefault("USE_HUB_KERNELS", "NO")
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_BASE = ROOT / "examples" / "tiny_base" / "checkpoint"

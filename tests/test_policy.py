@@ -1,9 +1,10 @@
-"""Log-probs: chunked selective log-softmax equals the naive computation; padding is invisible."""
+"""Log-probs: chunked selective log-softmax equals the naive computation; padding is invisible; models load without Hub kernels."""
 
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from grpo.policy import completion_logprobs, export_weights, position_ids_from_mask, selective_logprobs
+from tests.conftest import TINY_BASE
 
 
 def tiny_model(vocab=50, seed=0):
@@ -77,3 +78,23 @@ def test_export_weights_merges_lora():
     assert not torch.allclose(merged[name], plain[name])  # the random LoRA delta is in
     reference = lora.merge_and_unload().state_dict()[name]
     assert torch.allclose(merged[name], reference, atol=1e-6)
+
+
+def test_models_load_without_hub_kernels(monkeypatch):
+    """transformers 5.25 kernelizes by default (layers downloaded from the Hub at load time): the
+    policy must be asked for plain layers, whatever the installed version's default."""
+    from transformers import AutoModelForCausalLM
+
+    from grpo.config import ModelConfig
+    from grpo.policy import load_model
+
+    seen = {}
+    real = AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
+    load_model(ModelConfig(path=str(TINY_BASE), dtype="float32"), torch.device("cpu"), trainable=False)
+    assert seen.get("use_kernels") is False

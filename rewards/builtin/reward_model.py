@@ -37,7 +37,8 @@ class RewardModel:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "right"
         self.model = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=torch_dtype, trust_remote_code=trust_remote_code).to(self.device).eval()
+            path, dtype=torch_dtype, trust_remote_code=trust_remote_code, use_kernels=False,  # as grpo.policy.load_model
+        ).to(self.device).eval()
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         labels = self.model.config.num_labels
