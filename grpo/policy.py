@@ -43,13 +43,6 @@ def load_tokenizer(config: ModelConfig) -> Any:
     return tokenizer
 
 
-# transformers 5.25 turns on Hub kernels by default: from_pretrained swaps layers for kernels it
-# downloads at load time (and refuses to load at all when the `kernels` package is missing). A run
-# must load the same model offline in the learner, the rollout workers and eval, with the numerics
-# the sampler's log-probs were computed with, so it asks for the plain layers (a keyword every transformers >= 4.56 takes).
-NO_HUB_KERNELS = {"use_kernels": False}
-
-
 def load_model(config: ModelConfig, device: torch.device, *, trainable: bool = True,
                run_device: torch.device | None = None) -> nn.Module:
     """The policy (optionally wrapped with a fresh LoRA adapter) or, with trainable=False, a frozen copy.
@@ -58,8 +51,12 @@ def load_model(config: ModelConfig, device: torch.device, *, trainable: bool = T
     from transformers import AutoModelForCausalLM
 
     dtype = resolve_dtype(config.dtype, device)
+    # use_kernels=False: transformers 5.25 turns Hub kernels on by default (layers downloaded at load
+    # time; no load at all without the `kernels` package). A run loads the same model offline in the
+    # learner, the workers and eval, with the numerics its sampler log-probs came from (every
+    # transformers >= 4.56 takes the keyword).
     model = AutoModelForCausalLM.from_pretrained(
-        config.path, dtype=dtype, trust_remote_code=config.trust_remote_code, **NO_HUB_KERNELS
+        config.path, dtype=dtype, trust_remote_code=config.trust_remote_code, use_kernels=False
     ).to(device)
     if config.liger_kernel:
         from grpo import liger
