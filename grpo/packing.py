@@ -53,9 +53,9 @@ def varlen_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, 
     """(1, H, N, d) packed query/key/value -> (1, N, H, d), attention within each packed row only."""
     cu = kwargs.get("cu_seq_lens_q")
     if cu is None:
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+        from grpo.decode_attention import sdpa_attention
 
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     if query.shape[0] != 1:
         raise ValueError(f"packed attention expects one packed row, got a batch of {query.shape[0]}")
     groups = query.shape[1] // key.shape[1]

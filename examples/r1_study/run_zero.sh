@@ -22,6 +22,9 @@ for seed in $seeds; do
     python3 -m grpo.cli train recipes/r1-study-countdown.yaml model.path="$base" name="$name" seed="$seed" \
       trainer.steps="$steps" logging.progress=false "$@" "${resume[@]}" >> "$out/$name.log" 2>&1 || code=$?
     if [ "$code" = 75 ]; then  # trainer.time_limit_minutes: checkpoint saved; the next call continues
+      cp "runs/$name/metrics.jsonl" "$out/$name.partial.jsonl"  # a lent machine may not outlive the call
+      tar -czf "$out/$name-samples.partial.tar.gz" -C "runs/$name" samples
+      python3 examples/r1_study/summarize.py "runs/$name" | tee "$out/$name.partial.md" || true
       echo "$name stopped by its time limit; continue with RESUME=1 $0 $out $steps \"$seeds\" ..."; exit 75
     fi
     [ "$code" = 0 ] || { tail -5 "$out/$name.log"; exit 1; }

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from grpo import decode_attention
 from grpo.config import Recipe
 from grpo.policy import position_ids_from_mask
 from grpo.rollout.base import Completion, SamplingParams, register_engine
@@ -78,6 +79,7 @@ class TransformersEngine:
     def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int | None = None, batch_size: int | None = None,
                  compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64,
                  compact: bool = True, capture: str = "torch_compile"):
+        decode_attention.install()  # decode steps read the KV cache once per key/value head, not per query head
         self.model = model
         self.tokenizer = tokenizer
         self.compact = compact
