@@ -93,16 +93,6 @@ def _without_timings(metrics):
     return [{k: v for k, v in m.items() if not k.startswith("time/")} for m in metrics]
 
 
-@pytest.mark.slow
-def test_same_seed_same_metrics(tmp_path, ray_cluster):
-    from grpo.trainer import train
-
-    train(small_recipe(tmp_path, "one", "trainer.steps=3"))
-    train(small_recipe(tmp_path, "two", "trainer.steps=3"))
-    one, two = _without_timings(read_metrics(tmp_path / "one")), _without_timings(read_metrics(tmp_path / "two"))
-    assert len(one) == 5 and one == two
-
-
 def _cli(tmp_path: Path, name: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "grpo.cli", "train", str(QUICKSTART), f"output_dir={tmp_path}", f"name={name}",
             f"model.path={TINY_BASE}", "rollout.prompts_per_step=8", "rollout.group_size=4", "trainer.steps=6",
@@ -111,6 +101,8 @@ def _cli(tmp_path: Path, name: str, *extra: str) -> list[str]:
 
 @pytest.mark.slow
 def test_sigkill_then_resume_loses_no_step(tmp_path):
+    """Also the determinism check: the killed run's first steps, drawn afresh from the same seed in
+    another process, must equal the uninterrupted run's metric for metric."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(_cli(tmp_path, "whole"), check=True, env=env, cwd=ROOT, capture_output=True)
     process = subprocess.Popen(_cli(tmp_path, "killed"), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
