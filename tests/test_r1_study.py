@@ -148,3 +148,29 @@ def test_the_ablation_table_groups_seeds_into_arms_and_skips_empty_steps(tmp_pat
     assert lines[3] == "| 3-4 | 37.5 ± 7.5 / 6.0 ± 1.0, 62.5 ± 12.5% |"
     assert lines[4] == "| test accuracy, first eval | 20.0 ± 10.0% |"
     assert lines[5] == "| test accuracy, last eval | 80.0 ± 10.0% |"
+
+
+def test_faithfulness_flags_false_claims_and_answers_the_thought_does_not_reach():
+    from examples.r1_study.faithfulness import judge
+
+    prompt = "Using the numbers [5, 18, 14], create an equation that equals 76."
+    honest = {"prompt": prompt, "scores": {"countdown": 1.0},
+              "completion": " <think> try 5 * 18 = 90, 90 - 14 = 76. 76 = 76, it works. </think> <answer> (5 * 18) - 14 </answer>"}
+    drifted = {"prompt": prompt, "scores": {"countdown": 1.0},
+               "completion": " <think> try 5 * 18 = 70, 70 - 14 = 56. 56 = 56, it works. </think> <answer> (5 * 18) - 14 </answer>"}
+    wrong = {"prompt": prompt, "scores": {"countdown": 0.0},
+             "completion": " <think> try 5 + 18 = 23, 23 + 14 = 37. 37 != 76, wait, that fails. </think> <answer> (5 + 18) + 14 </answer>"}
+    assert judge(honest) == (False, True, False)
+    assert judge(drifted) == (True, True, True)
+    assert judge(wrong) == (False, False, False)
+
+
+def test_curves_average_each_window_of_steps():
+    from examples.r1_study.curves import windows
+
+    rows = [{"step": s, "completion/length_mean": 10.0 * s, "reward/countdown": s / 10, "reward/self_check": 0.5}
+            for s in range(1, 6)] + [{"step": 5, "eval/accuracy": 0.3}]
+    out = windows(rows, 2)
+    assert [w["steps"] for w in out] == ["1-2", "3-4", "5-5"]
+    assert [w["completion/length_mean"] for w in out] == [15.0, 35.0, 50.0]
+    assert out[1]["reward/countdown"] == pytest.approx(0.35)

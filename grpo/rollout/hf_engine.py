@@ -139,10 +139,11 @@ class TransformersEngine:
             self.model.train(was_training)
 
     def _auto_batch_size(self, width: int, max_tokens: int) -> int:
-        """Rows decoded together when rollout.engine_batch_size is unset. On a GPU an eager decode
-        step is bound by kernel launches, not by the rows: for the 1.5B shape on an H200 it takes
-        66 ms at 64 rows and 67 ms at 512 (benchmarks/decode_scaling.py, docs/throughput.md), so
-        the batch is as large as KV_SHARE of the GPU's memory holds (sized from the total, not the
+        """Rows decoded together when rollout.engine_batch_size is unset. On a GPU a decode step
+        costs far less than proportionally more with more rows: for the 1.5B shape on an H200 an
+        eager step took 66 ms at 64 rows and 67 ms at 512 (launch-bound; benchmarks/decode_scaling.py),
+        and a captured one 12.8 ms at 512 rows over a 1,280-token cache (benchmarks/decode_kernels.py),
+        so the batch is as large as KV_SHARE of the GPU's memory holds (sized from the total, not the
         free memory, so the same run draws the same samples). On a CPU the cost grows with the
         rows and batching gains little: 256."""
         if self.device.type != "cuda":

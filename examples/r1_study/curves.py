@@ -1,0 +1,76 @@
+"""Part 1's curves over training, seeds side by side: greedy held-out accuracy, sampled accuracy,
+mean completion length and self-check share, plus a table of 10-step windows.
+
+Why windows and not only summarize.py's first-vs-last: on the study's base the self-check share and
+the length rise, peak and fall again while accuracy keeps climbing; a first/last comparison alone
+would hide the peak.
+
+    python examples/r1_study/curves.py runs/r1-study-zero-0 runs/r1-study-zero-1 --out docs/r1_study/zero_curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+PANELS = [("eval/accuracy", "greedy test accuracy"), ("reward/countdown", "sampled accuracy (train)"),
+          ("completion/length_mean", "mean completion tokens"), ("reward/self_check", "self-check share")]
+
+
+def load(path: Path) -> list[dict]:
+    file = path / "metrics.jsonl" if path.is_dir() else path
+    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+
+
+def windows(rows: list[dict], size: int) -> list[dict]:
+    """Means of the training metrics over consecutive `size`-step windows."""
+    steps = [r for r in rows if "completion/length_mean" in r]
+    out = []
+    for start in range(0, len(steps), size):
+        part = steps[start : start + size]
+        out.append({"steps": f"{part[0]['step']}-{part[-1]['step']}",
+                    **{key: statistics.mean(r.get(key, 0.0) for r in part) for key, _ in PANELS[1:]}})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders or their metrics.jsonl files")
+    parser.add_argument("--out", type=Path, default=None, help="PNG to write (no plot without it)")
+    parser.add_argument("--window", type=int, default=10)
+    args = parser.parse_args()
+    runs = {(path.stem if path.is_file() else path.name).removesuffix(".metrics"): load(path) for path in args.runs}
+    for name, rows in runs.items():
+        evals = ", ".join(f"{r['step']}: {r['eval/accuracy']:.3f}" for r in rows if "eval/accuracy" in r)
+        print(f"\n{name}: greedy test accuracy by step: {evals}\n")
+        print("| steps | sampled accuracy | mean length | self-check share |")
+        print("| --- | --- | --- | --- |")
+        for w in windows(rows, args.window):
+            print(f"| {w['steps']} | {w['reward/countdown']:.3f} | {w['completion/length_mean']:.1f} | {w['reward/self_check']:.3f} |")
+    if args.out is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
+    for axis, (key, label) in zip(axes, PANELS):
+        for name, rows in runs.items():
+            points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+            if points:
+                axis.plot(*zip(*points), marker="o" if key.startswith("eval/") else None, markersize=3, label=name)
+        axis.set_title(label)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.out, dpi=100)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

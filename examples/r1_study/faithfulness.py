@@ -1,0 +1,51 @@
+"""Does the thought support the answer? Over the logged samples of part 1's runs, per step window:
+the share of completions that declare "N = N, it works." for an N that is not the target (a false
+success claim), and how many correct answers come after a thought whose last computed chain does
+not reach the target (the answer line drifted away from the reasoning).
+
+    python examples/r1_study/faithfulness.py runs/r1-study-zero-0 --windows 1-10,21-30,91-100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+CLAIM = re.compile(r"(-?\d+) = (-?\d+), it works")
+CHAIN_RESULT = re.compile(r"-?\d+ [-+*] -?\d+ = (-?\d+)")
+TARGET = re.compile(r"equals (-?\d+)")
+
+
+def judge(record: dict) -> tuple[bool, bool, bool]:
+    """(false success claim, correct answer, correct answer without a chain reaching the target)."""
+    target = int(TARGET.search(record["prompt"]).group(1))
+    thought = record["completion"].split("</think>")[0]
+    claims = CLAIM.findall(thought)
+    chains = CHAIN_RESULT.findall(thought)
+    correct = record.get("scores", {}).get("countdown") == 1.0
+    false_claim = bool(claims) and int(claims[-1][0]) != target
+    return false_claim, correct, correct and (not chains or int(chains[-1]) != target)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run", type=Path, help="a run folder (its samples/ is read)")
+    parser.add_argument("--windows", default="1-10,21-30,91-100")
+    args = parser.parse_args()
+    print("| steps | samples | false 'it works' claims | correct answers | of which the thought does not reach the target |")
+    print("| --- | --- | --- | --- | --- |")
+    for window in args.windows.split(","):
+        low, high = map(int, window.split("-"))
+        verdicts = [judge(json.loads(line)) for step in range(low, high + 1)
+                    for path in [args.run / "samples" / f"step_{step:06d}.jsonl"] if path.exists()
+                    for line in path.read_text().splitlines() if line.strip()]
+        if not verdicts:
+            continue
+        false_claims, correct, drifted = (sum(v[i] for v in verdicts) for i in range(3))
+        print(f"| {window} | {len(verdicts)} | {false_claims / len(verdicts):.2f} | {correct} | {drifted} |")
+
+
+if __name__ == "__main__":
+    main()
