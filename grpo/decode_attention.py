@@ -30,19 +30,28 @@ def _transformers_sdpa():
     return sdpa_attention_forward
 
 
+def _takes_grouped_path(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
+                        attention_mask: torch.Tensor | None, kwargs: dict[str, Any]) -> bool:
+    """A one-token query of a grouped-query layer under a mask shared by, or given per, query head.
+    Without a mask transformers already runs grouped heads copy-free (SDPA's enable_gqa)."""
+    groups = getattr(module, "num_key_value_groups", 1)
+    heads = query.shape[1]
+    return (attention_mask is not None and groups > 1 and query.shape[2] == 1 and key.shape[1] * groups == heads
+            and attention_mask.shape[1] in (1, heads) and not kwargs.get("output_attentions")
+            and all(kwargs.get(name) is None for name in _FALLBACK_OPTIONS))
+
+
 def sdpa_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                    attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                    **kwargs: Any) -> tuple[torch.Tensor, None]:
     """(B, H, 1, d) query on (B, H_kv, L, d) keys/values -> (B, 1, H, d_v), as transformers' SDPA returns."""
-    groups = getattr(module, "num_key_value_groups", 1)
-    batch, heads, q_length, _ = query.shape
-    mask_heads = 1 if attention_mask is None else attention_mask.shape[1]
-    if (groups <= 1 or q_length != 1 or key.shape[1] * groups != heads or mask_heads not in (1, heads)
-            or any(kwargs.get(name) is not None for name in _FALLBACK_OPTIONS) or kwargs.get("output_attentions")):
+    if not _takes_grouped_path(module, query, key, attention_mask, kwargs):
         return _transformers_sdpa()(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    batch, heads, _, _ = query.shape
+    groups = module.num_key_value_groups
     kv_heads = key.shape[1]
     grouped = query.reshape(batch, kv_heads, groups, query.shape[-1])  # head h = kv * groups + g, as repeat_kv
-    if attention_mask is not None and mask_heads == heads:
+    if attention_mask.shape[1] == heads:
         attention_mask = attention_mask.reshape(attention_mask.shape[0], kv_heads, groups, attention_mask.shape[-1])
     out = F.scaled_dot_product_attention(grouped, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
     return out.reshape(out.shape[0], heads, 1, value.shape[-1]).transpose(1, 2).contiguous(), None

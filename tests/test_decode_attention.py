@@ -40,11 +40,13 @@ def test_other_calls_go_to_transformers(monkeypatch):
     monkeypatch.setattr(decode_attention, "_transformers_sdpa", lambda: lambda *a, **k: calls.append(a[1].shape) or ("sdpa", None))
     layer = _Layer()
     decode_attention.sdpa_attention(layer, torch.randn(1, 6, 3, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8), None)  # prefill
-    decode_attention.sdpa_attention(layer, torch.randn(1, 6, 1, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8), None,
+    mask = torch.ones(1, 1, 1, 3, dtype=torch.bool)
+    decode_attention.sdpa_attention(layer, torch.randn(1, 6, 1, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8), mask,
                                     softcap=30.0)
+    decode_attention.sdpa_attention(layer, torch.randn(1, 6, 1, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8), None)  # no mask
     layer.num_key_value_groups = 1
-    decode_attention.sdpa_attention(layer, torch.randn(1, 2, 1, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8), None)
-    assert len(calls) == 3
+    decode_attention.sdpa_attention(layer, torch.randn(1, 2, 1, 8), torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8), mask)
+    assert len(calls) == 4
 
 
 def test_qwen2_decode_step_equals_eager_attention(monkeypatch):
