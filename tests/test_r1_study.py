@@ -151,7 +151,7 @@ def test_the_ablation_table_groups_seeds_into_arms_and_skips_empty_steps(tmp_pat
 
 
 def test_faithfulness_flags_false_claims_and_answers_the_thought_does_not_reach():
-    from examples.r1_study.faithfulness import judge
+    from examples.r1_study.faithfulness import arithmetic, judge
 
     prompt = "Using the numbers [5, 18, 14], create an equation that equals 76."
     honest = {"prompt": prompt, "scores": {"countdown": 1.0},
@@ -163,6 +163,8 @@ def test_faithfulness_flags_false_claims_and_answers_the_thought_does_not_reach(
     assert judge(honest) == (False, True, False)
     assert judge(drifted) == (True, True, True)
     assert judge(wrong) == (False, False, False)
+    assert arithmetic(honest) == (2, 2)  # 5 * 18 = 90, 90 - 14 = 76
+    assert arithmetic(drifted) == (1, 2)  # 5 * 18 = 70 is wrong, 70 - 14 = 56 is right
 
 
 def test_curves_average_each_window_of_steps():
@@ -174,3 +176,15 @@ def test_curves_average_each_window_of_steps():
     assert [w["steps"] for w in out] == ["1-2", "3-4", "5-5"]
     assert [w["completion/length_mean"] for w in out] == [15.0, 35.0, 50.0]
     assert out[1]["reward/countdown"] == pytest.approx(0.35)
+
+
+def test_arithmetic_check_scores_the_share_of_right_steps_in_the_thought():
+    from examples.r1_study.arithmetic_check import arithmetic_check
+
+    def score(completion):
+        return arithmetic_check(Sample(prompt="p", completion=completion)).value
+
+    assert score(" <think> try 5 * 18 = 90, 90 - 14 = 76. </think> <answer> (5 * 18) - 14 </answer>") == 1.0
+    assert score(" <think> try 5 * 18 = 70, 70 - 14 = 56. 56 = 56, it works. </think> <answer> 1 </answer>") == 0.5
+    assert score(" <think> try 3 - 9 = -6, -6 * -2 = 12, 12 + 1 = 14. </think> <answer> 1 + 2 = 4 </answer>") == pytest.approx(2 / 3)
+    assert score(" <think> no numbers </think>") == 0.0

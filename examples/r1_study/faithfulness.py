@@ -1,7 +1,8 @@
 """Does the thought support the answer? Over the logged samples of part 1's runs, per step window:
 the share of completions that declare "N = N, it works." for an N that is not the target (a false
-success claim), and how many correct answers come after a thought whose last computed chain does
-not reach the target (the answer line drifted away from the reasoning).
+success claim), how many correct answers come after a thought whose last computed chain does not
+reach the target (the answer line drifted away from the reasoning), and the share of the thought's
+arithmetic steps ("a * b = c") that are right: a base that miscomputes cannot check its candidates.
 
     python examples/r1_study/faithfulness.py runs/r1-study-zero-0 --windows 1-10,21-30,91-100
 """
@@ -11,11 +12,21 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from examples.r1_study.arithmetic_check import steps_right  # noqa: E402
 
 CLAIM = re.compile(r"(-?\d+) = (-?\d+), it works")
 CHAIN_RESULT = re.compile(r"-?\d+ [-+*] -?\d+ = (-?\d+)")
 TARGET = re.compile(r"equals (-?\d+)")
+
+
+def arithmetic(record: dict) -> tuple[int, int]:
+    """(right, all) arithmetic steps written in the thought."""
+    return steps_right(record["completion"].split("</think>")[0])
 
 
 def judge(record: dict) -> tuple[bool, bool, bool]:
@@ -34,17 +45,21 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a run folder (its samples/ is read)")
     parser.add_argument("--windows", default="1-10,21-30,91-100")
     args = parser.parse_args()
-    print("| steps | samples | false 'it works' claims | correct answers | of which the thought does not reach the target |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| steps | samples | false 'it works' claims | correct answers | of which the thought does not reach the target "
+          "| arithmetic steps right |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for window in args.windows.split(","):
         low, high = map(int, window.split("-"))
-        verdicts = [judge(json.loads(line)) for step in range(low, high + 1)
-                    for path in [args.run / "samples" / f"step_{step:06d}.jsonl"] if path.exists()
-                    for line in path.read_text().splitlines() if line.strip()]
-        if not verdicts:
+        records = [json.loads(line) for step in range(low, high + 1)
+                   for path in [args.run / "samples" / f"step_{step:06d}.jsonl"] if path.exists()
+                   for line in path.read_text().splitlines() if line.strip()]
+        if not records:
             continue
+        verdicts = [judge(r) for r in records]
         false_claims, correct, drifted = (sum(v[i] for v in verdicts) for i in range(3))
-        print(f"| {window} | {len(verdicts)} | {false_claims / len(verdicts):.2f} | {correct} | {drifted} |")
+        right, written = (sum(a[i] for a in map(arithmetic, records)) for i in range(2))
+        print(f"| {window} | {len(records)} | {false_claims / len(records):.2f} | {correct} | {drifted} | "
+              f"{right / max(written, 1):.2f} of {written} |")
 
 
 if __name__ == "__main__":
