@@ -15,6 +15,7 @@ masks of other shapes, options SDPA does not take) goes to transformers' own fun
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -24,7 +25,9 @@ from torch import nn
 _FALLBACK_OPTIONS = ("softcap", "position_bias", "sinks", "s_aux")  # what plain SDPA cannot express
 
 
+@functools.cache
 def _transformers_sdpa():
+    """Resolved once: the function runs per layer per decode step."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     return sdpa_attention_forward
