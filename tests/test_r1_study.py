@@ -176,6 +176,10 @@ def test_curves_average_each_window_of_steps():
     assert [w["steps"] for w in out] == ["1-2", "3-4", "5-5"]
     assert [w["completion/length_mean"] for w in out] == [15.0, 35.0, 50.0]
     assert out[1]["reward/countdown"] == pytest.approx(0.35)
+    # a metric no step of the run logged is missing, not zero
+    assert [w["reward/arithmetic_check"] for w in out] == [None, None, None]
+    rows[0]["reward/arithmetic_check"], rows[2]["reward/arithmetic_check"] = 0.9, 0.5
+    assert [w["reward/arithmetic_check"] for w in windows(rows, 2)] == [0.9, 0.5, None]
 
 
 def test_arithmetic_check_scores_the_share_of_right_steps_in_the_thought():

@@ -16,7 +16,8 @@ import statistics
 from pathlib import Path
 
 PANELS = [("eval/accuracy", "greedy test accuracy"), ("reward/countdown", "sampled accuracy (train)"),
-          ("completion/length_mean", "mean completion tokens"), ("reward/self_check", "self-check share")]
+          ("completion/length_mean", "mean completion tokens"), ("reward/self_check", "self-check share"),
+          ("reward/arithmetic_check", "arithmetic steps right")]
 
 
 def load(path: Path) -> list[dict]:
@@ -30,8 +31,10 @@ def windows(rows: list[dict], size: int) -> list[dict]:
     out = []
     for start in range(0, len(steps), size):
         part = steps[start : start + size]
+        # None where no step of the window logged the metric (runs from before the recipe logged it)
         out.append({"steps": f"{part[0]['step']}-{part[-1]['step']}",
-                    **{key: statistics.mean(r.get(key, 0.0) for r in part) for key, _ in PANELS[1:]}})
+                    **{key: statistics.mean(values) if (values := [r[key] for r in part if key in r]) else None
+                       for key, _ in PANELS[1:]}})
     return out
 
 
@@ -41,14 +44,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="PNG to write (no plot without it)")
     parser.add_argument("--window", type=int, default=10)
     args = parser.parse_args()
-    runs = {(path.stem if path.is_file() else path.name).removesuffix(".metrics"): load(path) for path in args.runs}
+    names = [(path.stem if path.is_file() else path.name).removesuffix(".metrics") for path in args.runs]
+    if len(set(names)) < len(names):  # seed0.metrics.jsonl of two arms: name them by their folders too
+        names = [f"{path.resolve().parent.name}/{name}" for path, name in zip(args.runs, names)]
+    runs = {name: load(path) for name, path in zip(names, args.runs)}
     for name, rows in runs.items():
         evals = ", ".join(f"{r['step']}: {r['eval/accuracy']:.3f}" for r in rows if "eval/accuracy" in r)
         print(f"\n{name}: greedy test accuracy by step: {evals}\n")
-        print("| steps | sampled accuracy | mean length | self-check share |")
-        print("| --- | --- | --- | --- |")
+        print("| steps | sampled accuracy | mean length | self-check share | arithmetic steps right |")
+        print("| --- | --- | --- | --- | --- |")
         for w in windows(rows, args.window):
-            print(f"| {w['steps']} | {w['reward/countdown']:.3f} | {w['completion/length_mean']:.1f} | {w['reward/self_check']:.3f} |")
+            cells = [f"{w[key]:.1f}" if key == "completion/length_mean" else f"{w[key]:.3f}" if w[key] is not None else "-"
+                     for key, _ in PANELS[1:]]
+            print(f"| {w['steps']} | " + " | ".join(cells) + " |")
     if args.out is None:
         return
     import matplotlib
@@ -58,10 +66,11 @@ def main() -> None:
 
     figure, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
     for axis, (key, label) in zip(axes, PANELS):
-        for name, rows in runs.items():
+        for index, (name, rows) in enumerate(runs.items()):
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-            if points:
-                axis.plot(*zip(*points), marker="o" if key.startswith("eval/") else None, markersize=3, label=name)
+            if points:  # one colour per run in every panel, also where an earlier run lacks the metric
+                axis.plot(*zip(*points), marker="o" if key.startswith("eval/") else None, markersize=3, label=name,
+                          color=f"C{index}")
         axis.set_title(label)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
