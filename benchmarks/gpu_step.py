@@ -1,5 +1,6 @@
 """One GRPO step on one GPU: this project's trainer (Ray actors, the real default path) against TRL's
-GRPOTrainer in three settings, on the same workload, in one call.
+GRPOTrainer in four settings (with vLLM colocated, as TRL's users run it on one GPU, and three
+without), on the same workload, in one call.
 
 Workload (issue "Fast on one GPU"): Qwen2.5-0.5B architecture, random init; 4 prompts x 16
 generations per step; 64-token prompts; exactly 256 completion tokens; beta = 0, mu = 1.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -25,6 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
+os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
 
 PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
@@ -104,6 +108,10 @@ def run_ours(directory: Path, steps: int, warmup: int, tiny: bool, variant: str 
         "algorithm.beta=0.0", "rewards.verifiers=[{name: 'benchmarks/bench_rewards.py:token_reward'}]",
         f"name={variant}", *OURS[variant],
     ]
+    if not any(o.startswith("rollout.engine=") for o in OURS[variant]):
+        # rollout.engine defaults to auto, which takes vLLM wherever it is installed: these rows
+        # measure the transformers engine
+        overrides.append("rollout.engine=transformers")
     recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
     shutil.rmtree(recipe.run_dir, ignore_errors=True)  # a warm machine keeps the last call's run
     train(recipe)
@@ -125,16 +133,21 @@ def run_trl(directory: Path, steps: int, warmup: int, tiny: bool, setting: str) 
     from bench_trl import time_trl_steps
 
     prompts = [json.loads(line)["prompt"] for line in (directory / "prompts.jsonl").read_text().splitlines()]
-    kwargs = {}
-    if setting in ("bf16", "bf16-static"):
+    kwargs = {"generation_kwargs": {"min_new_tokens": COMPLETION_TOKENS if not tiny else 8}}
+    if setting in ("bf16", "bf16-static", "vllm"):
         kwargs["model_init_kwargs"] = {"dtype": "bfloat16"}
     if setting == "bf16-static":
         kwargs["cache_implementation"] = "static"
+    if setting == "vllm" and not tiny:
+        # what a TRL user runs on one GPU: vLLM in the trainer's process, 0.35 of the GPU (as in
+        # realistic_step.py); vLLM's own name for the minimum is min_tokens
+        kwargs.update(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=0.35, bf16=True,
+                      generation_kwargs={"min_tokens": COMPLETION_TOKENS})
     config = GRPOConfig(
         output_dir=str(directory / f"trl-{setting}"), report_to="none", save_strategy="no", logging_steps=1,
         per_device_train_batch_size=GENERATIONS, gradient_accumulation_steps=PROMPTS_PER_STEP,
         num_generations=GENERATIONS, max_completion_length=COMPLETION_TOKENS if not tiny else 8,
-        generation_kwargs={"min_new_tokens": COMPLETION_TOKENS if not tiny else 8}, temperature=1.0,
+        temperature=1.0,
         beta=0.0, num_iterations=1, learning_rate=1e-6, max_steps=steps, use_cpu=tiny, seed=0, **kwargs,
     )
     return time_trl_steps(config, directory, token_reward, prompts, warmup)
@@ -186,7 +199,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="small model on CPU: checks the script, measures nothing")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--only", default="ours,trl-default,trl-bf16,trl-bf16-static")
+    parser.add_argument("--only", default="ours,trl-vllm,trl-default,trl-bf16,trl-bf16-static")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default="/tmp/grpo-bench")
     args = parser.parse_args()
