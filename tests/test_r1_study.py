@@ -192,3 +192,22 @@ def test_arithmetic_check_scores_the_share_of_right_steps_in_the_thought():
     assert score(" <think> try 5 * 18 = 70, 70 - 14 = 56. 56 = 56, it works. </think> <answer> 1 </answer>") == 0.5
     assert score(" <think> try 3 - 9 = -6, -6 * -2 = 12, 12 + 1 = 14. </think> <answer> 1 + 2 = 4 </answer>") == pytest.approx(2 / 3)
     assert score(" <think> no numbers </think>") == 0.0
+
+
+def test_verified_check_pays_only_for_attempts_with_a_true_verdict():
+    from examples.r1_study.arithmetic_check import verified_check
+
+    prompt = "Using the numbers [9, 2, 16], create an equation that equals 9."
+
+    def score(thought):
+        return verified_check(Sample(prompt=prompt, completion=f" <think> {thought} </think> <answer> 1 </answer>")).value
+
+    miss, hit = "try 9 + 2 = 11, 11 + 16 = 27.", "try 16 - 9 = 7, 7 + 2 = 9."
+    assert score(miss) == 0.0  # the hack the arithmetic reward paid 0.4 for: right, unchecked, off target
+    assert score(f"{miss} 27 != 9, wait, that fails. {hit} 9 = 9, it works.") == 1.0
+    assert score(f"{miss} 27 = 27, it works.") == 0.0  # a success claimed for a miss
+    assert score(f"{hit} 9 != 9, wait, that fails.") == 0.0  # a hit rejected
+    assert score("try 9 + 2 = 12, 12 + 16 = 28. 28 != 9, wait, that fails.") == 0.0  # wrong arithmetic
+    assert score(f"{miss} 27 != 9, wait, that fails. {hit}") == 0.5  # the last attempt left unchecked
+    assert score("пробуем 9 + 2 = 11, 11 + 16 = 27. 27 != 9, стоп, не выходит.") == 1.0
+    assert score("no attempt at all") == 0.0
