@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gpu_idle import wait_for_idle_gpu  # noqa: E402
 
 PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
@@ -218,16 +220,22 @@ def main() -> None:
     ceilings = measure_ceilings()
     results = {}
     for name in args.only.split(","):
+        # a row named twice (A,B,A) runs twice, the second as "A#2": a check that a row's place in
+        # the call does not move its time
+        key = name if name not in results else f"{name}#{sum(k.split('#')[0] == name for k in results) + 1}"
         command = [sys.executable, __file__, "--run", name, "--out", str(out), "--workdir", str(directory),
                    "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
+        idle = wait_for_idle_gpu()  # the last row's helpers gone first (benchmarks/gpu_idle.py)
         started = time.time()
-        with open(out / f"{name}.log", "w") as log:
+        with open(out / f"{key}.log", "w") as log:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
         if code == 0:
-            results[name] = json.loads((out / f"{name}.json").read_text())
+            results[key] = json.loads((out / f"{name}.json").read_text())
         else:
-            results[name] = {"error": f"exit {code}, see {name}.log"}
-        print(f"{name}: done in {time.time() - started:.0f} s", flush=True)
+            results[key] = {"error": f"exit {code}, see {key}.log"}
+        results[key]["before_row"] = idle
+        print(f"{key}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
+              f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
     floor = physical_floor(info["params"], ceilings)
     table = report(results, floor)
     print(table)

@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gpu_idle import wait_for_idle_gpu  # noqa: E402
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
 # 127 stop ids + the tokenizer's EOS = 128, the most vLLM accepts
@@ -269,11 +271,13 @@ def main() -> None:
         command = [sys.executable, __file__, "--run", name, "--out", str(out), "--workdir", args.workdir,
                    "--steps", str(args.steps), "--warmup", str(args.warmup), "--model", args.model,
                    "--prompts", str(args.prompts)] + (["--tiny"] if args.tiny else [])
+        idle = wait_for_idle_gpu()  # the last row's helpers gone first (benchmarks/gpu_idle.py)
         started = time.time()
         with open(out / f"{name}.log", "w") as log:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
         if code == 0:
             results[name] = json.loads((out / f"{name}.json").read_text())
+            results[name]["before_row"] = idle
             lengths_file = out / f"{name}.lengths"
             lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
             # the warm-up steps' completions are recorded too: keep the measured steps' share
@@ -281,7 +285,8 @@ def main() -> None:
             results[name]["lengths"] = histogram(lengths[-keep:] if keep else lengths)
         else:
             results[name] = {"error": f"exit {code}, see {name}.log"}
-        print(f"{name}: done in {time.time() - started:.0f} s", flush=True)
+        print(f"{name}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
+              f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
         # after every row: a device call cut short keeps the rows it finished
         (out / "realistic_step.json").write_text(json.dumps({"results": results, "workload": info,
                                                              "versions": versions()}, indent=2))
