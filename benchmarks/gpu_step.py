@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from gpu_idle import wait_for_idle_gpu  # noqa: E402
+from benchmarks.gpu_idle import wait_for_idle_gpu  # noqa: E402
 
 PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,

@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from gpu_idle import wait_for_idle_gpu  # noqa: E402
+from benchmarks.gpu_idle import wait_for_idle_gpu  # noqa: E402
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
 # 127 stop ids + the tokenizer's EOS = 128, the most vLLM accepts

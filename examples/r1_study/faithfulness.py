@@ -17,11 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from examples.r1_study.arithmetic_check import steps_right  # noqa: E402
+from examples.r1_study.arithmetic_check import TARGET, steps_right  # noqa: E402
 
 CLAIM = re.compile(r"(-?\d+) = (-?\d+), it works")
 CHAIN_RESULT = re.compile(r"-?\d+ [-+*] -?\d+ = (-?\d+)")
-TARGET = re.compile(r"equals (-?\d+)")
 
 
 def arithmetic(record: dict) -> tuple[int, int]:

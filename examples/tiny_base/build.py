@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -132,8 +133,6 @@ def deterministic_cuda(model) -> None:
     accuracy. SDPA's fused backward kernels and cuBLAS's split reductions accumulate in an order
     that varies run to run; eager attention and a fixed cuBLAS workspace do not. Ops still without
     a deterministic kernel warn instead of failing."""
-    import os
-
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS first starts
     torch.use_deterministic_algorithms(True, warn_only=True)
     model.set_attn_implementation("eager")
