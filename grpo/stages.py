@@ -233,8 +233,9 @@ def _build_stage(index: int, spec: dict[str, Any], top: dict[str, Any], run_dir:
         model["path"] = str(model_dir(run_dir, model_from))
         model.pop("build_command", None)
         produced.add(model["path"])
-    elif source is not None:
+    elif source is not None:  # a checkpoint made elsewhere: the base's build command does not make it
         model["path"] = source
+        model.pop("build_command", None)
     data_from: dict[str, str] = {}
     for split in ("train", "test"):
         data = (merged.get("data") or {}).get(split)

@@ -111,6 +111,18 @@ def test_a_missing_external_model_is_caught_but_produced_paths_need_not_exist(tm
     pipeline_from_dict(pipeline(tmp_path, FOUR))  # rl's model and student's data do not exist yet: fine
 
 
+def test_a_missing_from_checkpoint_is_not_blamed_on_the_base_build_command(tmp_path):
+    """distill.yaml's teacher stage reads another pipeline's model: the student base's build command
+    does not make it, so the error must not tell the user to run that command."""
+    stages = [{"name": "teacher", "kind": "generate", "from": "./runs/other/stages/rl_all/model",
+               "generate": {"samples_per_prompt": 2}}]
+    raw = pipeline(tmp_path, stages)
+    raw["model"]["build_command"] = "python build_student.py"
+    message = errors_of(raw)
+    assert "stages[0].model.path = './runs/other/stages/rl_all/model': no such file" in message
+    assert "build_student" not in message
+
+
 def test_overrides_reach_one_stage_or_all(tmp_path):
     path = tmp_path / "pipe.yaml"
     path.write_text(yaml.safe_dump(pipeline(tmp_path, FOUR)))
