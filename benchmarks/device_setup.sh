@@ -6,14 +6,19 @@
 #   benchmarks/device_fetch.sh            # -> .vc0 … .vc3 (44 MiB parts) and .whl (Ray, TRL, …)
 # Then one `run` per part, each carrying one folder, back to back while the machine is warm:
 #   mkdir -p /tmp/vc && cp .vcN/* /tmp/vc/
-# and in the call that carries .whl:
+# and in the call that carries .whl (without the parts it installs .whl alone, no vLLM):
 #   source benchmarks/device_setup.sh && python3 benchmarks/vllm_check.py …
 set -euo pipefail
-if [ ! -f /tmp/site/.vllm-ready ]; then
+# Without the vLLM parts (no /tmp/vc/part*), only the wheels in .whl go in: enough for every run
+# that pins rollout.engine=transformers (the R1 study, the small workload's rows, train_profile.py).
+if [ ! -f /tmp/site/.whl-ready ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  touch /tmp/site/.whl-ready
+fi
+if [ ! -f /tmp/site/.vllm-ready ] && compgen -G "/tmp/vc/part0*" > /dev/null; then
   cat /tmp/vc/part0* > /tmp/blob.tar
   mkdir -p /tmp/vb && tar -xf /tmp/blob.tar -C /tmp/vb
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-    .whl/*.whl /tmp/vb/deps/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site /tmp/vb/deps/*.whl
   tar -xzf /tmp/vb/vllm-trim.tgz -C /tmp/site
   rm -rf /tmp/blob.tar /tmp/vb
   touch /tmp/site/.vllm-ready

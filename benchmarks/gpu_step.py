@@ -79,6 +79,14 @@ OURS = {
     "ours-nockpt": ["trainer.microbatch_size=16", PURE_BF16],
     "ours-nockpt-mb4": ["trainer.microbatch_size=4", "trainer.logprob_chunk_tokens=256", PURE_BF16],
     "ours-fp32-master": ["model.gradient_checkpointing=true", "trainer.microbatch_size=16", "trainer.logprob_chunk_tokens=128"],
+    # without recomputation: 0.42 s of training instead of ~1.0, but 34 GiB at the peak (H200)
+    "ours-fp32-master-nockpt": ["trainer.microbatch_size=64", "trainer.logprob_chunk_tokens=128"],
+    # recomputation on whole-batch micro-batches: the step is launch-bound (GPU busy 26% of the
+    # training phase at micro-batch 16), and recomputed layers hold one layer's activations at a time
+    "ours-fp32-master-mb64": ["model.gradient_checkpointing=true", "trainer.microbatch_size=64",
+                              "trainer.logprob_chunk_tokens=128"],
+    "ours-fp32-master-nockpt-liger": ["trainer.microbatch_size=64", "trainer.logprob_chunk_tokens=128",
+                                      "model.liger_kernel=true"],
     # decode steps captured as CUDA graphs directly instead of through torch.compile
     "ours-graph": ["rollout.capture=cuda_graph", "model.gradient_checkpointing=true", "trainer.microbatch_size=16",
                    "trainer.logprob_chunk_tokens=128", PURE_BF16],

@@ -343,7 +343,8 @@ class TrainerConfig(_Section):
     packing: bool = Field(
         False, description="Padding-free micro-batches: each micro-batch's rows are packed into one sequence and "
         "attention runs per row (PyTorch's varlen FlashAttention on a GPU), so no compute goes to padding. Same "
-        "update as padded (tests/test_packing.py); the speed gain is not measured yet.",
+        "update as padded (tests/test_packing.py); forward + backward of a 1.5B micro-batch with uneven lengths 1.51x "
+        "faster on an H200 (docs/throughput.md).",
     )
     world_size: int = Field(
         1, ge=1, description="Learner processes (Ray actors, one per GPU) forming a torch.distributed group: the "

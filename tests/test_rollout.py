@@ -210,6 +210,25 @@ def test_recipe_engine_batch_size_reaches_the_engine(engine, tmp_path):
     assert build_transformers_engine(recipe, engine.tokenizer, model=engine.model, colocated=True).batch_size == 48
 
 
+def test_liger_with_the_compiled_decode_step_warns_and_other_captures_do_not(engine, tmp_path):
+    import warnings
+
+    from grpo.config import recipe_from_dict
+    from grpo.rollout.hf_engine import build_transformers_engine
+    from tests.conftest import minimal_recipe
+
+    def build(**rollout):
+        recipe = recipe_from_dict(minimal_recipe(tmp_path, model={"liger_kernel": True}, rollout=rollout))
+        return build_transformers_engine(recipe, engine.tokenizer, model=engine.model, colocated=True)
+
+    with pytest.warns(UserWarning, match="liger_kernel.*torch_compile"):
+        build()  # rollout.compile and capture=torch_compile are the defaults
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build(capture="cuda_graph")
+        build(compile=False)
+
+
 def test_the_cache_goes_by_the_name_the_models_forward_takes(engine):
     """transformers 5.2x renamed `past_key_values` to `cache` (the old name warns, then goes away);
     a model whose forward knows only the old name still gets it."""
