@@ -182,6 +182,46 @@ def test_curves_average_each_window_of_steps():
     assert [w["reward/arithmetic_check"] for w in windows(rows, 2)] == [0.9, 0.5, None]
 
 
+def test_curves_read_a_pipeline_as_its_grpo_stages_one_after_the_other(tmp_path):
+    import json
+
+    from examples.r1_study.curves import PANELS, load, logged
+
+    def write(stage, rows):
+        (tmp_path / "stages" / stage).mkdir(parents=True)
+        (tmp_path / "stages" / stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    write("cold_start", [{"step": 0, "eval/accuracy": 0.1}, {"step": 1, "train/loss": 2.0}])
+    write("rl", [{"step": 0, "eval/accuracy": 0.2}] + [{"step": s, "completion/length_mean": 9.0} for s in (1, 2, 3)])
+    write("rl_all", [{"step": 0, "eval/accuracy": 0.3}, {"step": 1, "completion/length_mean": 7.0},
+                     {"step": 2, "completion/length_mean": 5.0, "reward/language": 1.0}])
+    stages = [{"name": "cold_start", "kind": "sft"}, {"name": "rl", "kind": "grpo"},
+              {"name": "sft", "kind": "sft"}, {"name": "rl_all", "kind": "grpo"}]
+    (tmp_path / "summary.json").write_text(json.dumps({"stages": stages}))
+    rows = load(tmp_path)
+    # the SFT stages are left out; the second RL stage counts on from the first's last step (3)
+    assert [(r["step"], r["stage"]) for r in rows] == [(0, "rl"), (1, "rl"), (2, "rl"), (3, "rl"),
+                                                        (3, "rl_all"), (4, "rl_all"), (5, "rl_all")]
+    assert [r["eval/accuracy"] for r in rows if "eval/accuracy" in r] == [0.2, 0.3]
+    # only the panels some run logged are drawn
+    assert [key for key, _ in logged(PANELS, [rows])] == ["eval/accuracy", "completion/length_mean", "reward/language"]
+
+
+def test_mixing_counts_thoughts_in_two_languages_apart_from_wholly_russian_ones():
+    from examples.r1_study.mixing import shares
+
+    def record(language, checks):
+        return {"scores": {"language": language, "self_check": checks}}
+
+    records = [record(1.0, 0.0), record(0.0, 0.0), record(0.5, 1.0), record(0.75, 1.0), record(1.0, 1.0),
+               {"scores": {"self_check": 1.0}}]  # a sample logged before the language monitor: not counted
+    out = shares(records)
+    assert out["samples"] == 5 and out["checking"] == 3
+    assert out["mixed"] == pytest.approx(2 / 5)
+    assert out["russian"] == pytest.approx(1 / 5)
+    assert out["mixed_when_checking"] == pytest.approx(2 / 3)
+
+
 def test_arithmetic_check_scores_the_share_of_right_steps_in_the_thought():
     from examples.r1_study.arithmetic_check import arithmetic_check
 

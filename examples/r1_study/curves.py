@@ -17,12 +17,32 @@ from pathlib import Path
 
 PANELS = [("eval/accuracy", "greedy test accuracy"), ("reward/countdown", "sampled accuracy (train)"),
           ("completion/length_mean", "mean completion tokens"), ("reward/self_check", "self-check share"),
-          ("reward/arithmetic_check", "arithmetic steps right")]
+          ("reward/arithmetic_check", "arithmetic steps right"), ("reward/language", "English share of the thought")]
 
 
 def load(path: Path) -> list[dict]:
+    """A run's metrics; for a pipeline folder (part 2), its GRPO stages' metrics one after the
+    other, steps counted on, so R1's RL stages read as one curve beside R1-Zero's."""
+    summary = path / "summary.json" if path.is_dir() else None
+    if summary is not None and summary.exists():
+        rows, offset = [], 0
+        for stage in json.loads(summary.read_text())["stages"]:
+            if stage["kind"] != "grpo":
+                continue
+            # a later stage's step-0 eval sits at the same step as the last one's final eval: the
+            # vertical jump between them is what the SFT stages in between did
+            part = load(path / "stages" / stage["name"])
+            rows += [{**r, "step": r["step"] + offset, "stage": stage["name"]} for r in part]
+            offset += max(r["step"] for r in part)
+        return rows
     file = path / "metrics.jsonl" if path.is_dir() else path
     return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+
+
+def logged(panels: list[tuple[str, str]], runs: list[list[dict]]) -> list[tuple[str, str]]:
+    """The panels at least one run logged: a run from before a monitor existed, or a recipe that
+    does not log it, leaves its panel empty, and an empty panel says nothing."""
+    return [(key, label) for key, label in panels if any(key in row for rows in runs for row in rows)]
 
 
 def windows(rows: list[dict], size: int) -> list[dict]:
@@ -48,14 +68,15 @@ def main() -> None:
     if len(set(names)) < len(names):  # seed0.metrics.jsonl of two arms: name them by their folders too
         names = [f"{path.resolve().parent.name}/{name}" for path, name in zip(args.runs, names)]
     runs = {name: load(path) for name, path in zip(names, args.runs)}
+    panels = logged(PANELS, list(runs.values()))
     for name, rows in runs.items():
         evals = ", ".join(f"{r['step']}: {r['eval/accuracy']:.3f}" for r in rows if "eval/accuracy" in r)
         print(f"\n{name}: greedy test accuracy by step: {evals}\n")
-        print("| steps | sampled accuracy | mean length | self-check share | arithmetic steps right |")
-        print("| --- | --- | --- | --- | --- |")
+        print("| steps | " + " | ".join(label for key, label in panels if not key.startswith("eval/")) + " |")
+        print("| --- |" + " --- |" * sum(not key.startswith("eval/") for key, _ in panels))
         for w in windows(rows, args.window):
             cells = [f"{w[key]:.1f}" if key == "completion/length_mean" else f"{w[key]:.3f}" if w[key] is not None else "-"
-                     for key, _ in PANELS[1:]]
+                     for key, _ in panels if not key.startswith("eval/")]
             print(f"| {w['steps']} | " + " | ".join(cells) + " |")
     if args.out is None:
         return
@@ -64,8 +85,9 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
-    for axis, (key, label) in zip(axes, PANELS):
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    axes = axes[0]
+    for axis, (key, label) in zip(axes, panels):
         for index, (name, rows) in enumerate(runs.items()):
             points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
             if points:  # one colour per run in every panel, also where an earlier run lacks the metric

@@ -5,12 +5,17 @@
 # and sample traces. Usage: examples/r1_study/run_zero.sh [OUT_DIR] [STEPS] [SEEDS] [extra overrides...]
 # Split over calls with a time limit: add trainer.time_limit_minutes=8 (exit 75 when it stops), then
 # rerun with RESUME=1 to continue the stopped run and skip finished ones.
+# BASE=runs/r1-study-base-bilingual (part 2) or runs/r1-study-student-base (part 3) starts from
+# another base, which must exist (docs/r1-reproduction.md builds it); only the default is built here.
 set -euo pipefail
 out=${1:-runs/r1-study-out}; steps=${2:-100}; seeds=${3:-"0 1"}
 shift $(( $# < 3 ? $# : 3 ))
 mkdir -p "$out"
-base=runs/r1-study-base
-[ -f "$base/config.json" ] || python3 examples/r1_study/countdown_corpus.py --out "$base" --device cuda 2>&1 | tee "$out/pretrain.log"
+base=${BASE:-runs/r1-study-base}
+if [ ! -f "$base/config.json" ]; then
+  if [ -n "${BASE:-}" ]; then echo "BASE=$base holds no model: build it first (docs/r1-reproduction.md)"; exit 2; fi
+  python3 examples/r1_study/countdown_corpus.py --out "$base" --device cuda 2>&1 | tee "$out/pretrain.log"
+fi
 runs=()
 for seed in $seeds; do
   name=${RUN_PREFIX:-r1-study-zero}-$seed
