@@ -29,6 +29,10 @@ class MasterWeightAdamW:
     def step(self) -> None:
         for param, master in zip(self.params, self.master):
             master.grad = None if param.grad is None else param.grad.float()
+            # the low-precision gradient is spent once copied: releasing it here keeps the two
+            # copies of every gradient (2 + 4 bytes a parameter) from coexisting at the step, by
+            # estimate the peak of a run whose activations are recomputed (0.9 GiB for 0.5B)
+            param.grad = None
         self.inner.step()
         with torch.no_grad():
             for param, master in zip(self.params, self.master):

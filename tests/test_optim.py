@@ -33,3 +33,21 @@ def test_state_round_trip():
     other = MasterWeightAdamW([other_weight], lr=1e-2)
     other.load_state_dict(state)
     assert torch.equal(other.master[0], optimizer.master[0]) and torch.equal(other_weight, weight)
+
+
+def test_the_step_is_adamw_on_float32_copies_and_releases_the_bf16_gradients():
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(n, dtype=torch.bfloat16)) for n in (5, 3)]
+    reference = [torch.nn.Parameter(w.detach().float().clone()) for w in weights]
+    optimizer = MasterWeightAdamW(weights, lr=1e-2, weight_decay=0.1)
+    plain = torch.optim.AdamW(reference, lr=1e-2, weight_decay=0.1)
+    for _ in range(3):
+        for weight, ref in zip(weights, reference):
+            weight.grad = torch.randn_like(weight)
+            ref.grad = weight.grad.float()
+        optimizer.step()
+        plain.step()
+        assert all(w.grad is None for w in weights)  # released at the step, before zero_grad
+    for weight, master, ref in zip(weights, optimizer.master, reference):
+        assert torch.equal(master.detach(), ref.detach())
+        assert torch.equal(weight.detach(), ref.detach().to(torch.bfloat16))
