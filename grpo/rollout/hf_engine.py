@@ -40,8 +40,8 @@ def build_transformers_engine(recipe: Recipe, tokenizer: Any, *, model: nn.Modul
         raise ValueError("the transformers engine generates with a module; pass model=")
     r = recipe.rollout
     if recipe.model.liger_kernel and r.compile and r.capture == "torch_compile":
-        # measured on an H200 (docs/throughput.md): dynamo fails on Liger's Triton kernels in the
-        # decode step, and the steps it cannot capture run eagerly, 11x slower on the small workload
+        # measured on an H200 (docs/throughput.md): dynamo fails to compile Liger's Triton kernels in
+        # the decode step (CompilationError in the log) and generation took 11x longer on the small workload
         warnings.warn("model.liger_kernel with the transformers engine's rollout.capture=torch_compile: torch.compile "
                       "fails on Liger's Triton kernels and generation runs far slower (11x measured); generate with "
                       "rollout.engine=vllm, or set model.liger_kernel=false", stacklevel=2)
