@@ -13,6 +13,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -39,6 +40,18 @@ def judge(record: dict) -> tuple[bool, bool, bool]:
     return false_claim, correct, correct and (not chains or int(chains[-1]) != target)
 
 
+def sample_windows(run: Path, windows: str) -> Iterator[tuple[str, list[dict]]]:
+    """("1-10", the logged samples of steps 1..10) for each window of "1-10,21-30" that has any:
+    the sample archives (`samples/step_N.jsonl`) are all these scripts can read after a GPU call."""
+    for window in windows.split(","):
+        low, high = map(int, window.split("-"))
+        records = [json.loads(line) for step in range(low, high + 1)
+                   for path in [run / "samples" / f"step_{step:06d}.jsonl"] if path.exists()
+                   for line in path.read_text().splitlines() if line.strip()]
+        if records:
+            yield window, records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run", type=Path, help="a run folder (its samples/ is read)")
@@ -47,13 +60,7 @@ def main() -> None:
     print("| steps | samples | false 'it works' claims | correct answers | of which the thought does not reach the target "
           "| arithmetic steps right |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for window in args.windows.split(","):
-        low, high = map(int, window.split("-"))
-        records = [json.loads(line) for step in range(low, high + 1)
-                   for path in [args.run / "samples" / f"step_{step:06d}.jsonl"] if path.exists()
-                   for line in path.read_text().splitlines() if line.strip()]
-        if not records:
-            continue
+    for window, records in sample_windows(args.run, args.windows):
         verdicts = [judge(r) for r in records]
         false_claims, correct, drifted = (sum(v[i] for v in verdicts) for i in range(3))
         right, written = (sum(a[i] for a in map(arithmetic, records)) for i in range(2))

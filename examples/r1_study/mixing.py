@@ -14,8 +14,12 @@ chain of thought, and searching is what mixes (a direct answer is one sentence, 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from examples.r1_study.faithfulness import sample_windows  # noqa: E402
 
 
 def shares(records: list[dict]) -> dict[str, float]:
@@ -39,13 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     print("| steps | samples | thought mixes languages | thought wholly Russian | with a self-check | of those, mixing |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for window in args.windows.split(","):
-        low, high = map(int, window.split("-"))
-        records = [json.loads(line) for step in range(low, high + 1)
-                   for path in [args.run / "samples" / f"step_{step:06d}.jsonl"] if path.exists()
-                   for line in path.read_text().splitlines() if line.strip()]
-        if not records:
-            continue
+    for window, records in sample_windows(args.run, args.windows):
         s = shares(records)
         print(f"| {window} | {s['samples']} | {s['mixed']:.2f} | {s['russian']:.2f} | {s['checking']} | "
               f"{s['mixed_when_checking']:.2f} |")
