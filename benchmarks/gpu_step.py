@@ -85,6 +85,9 @@ OURS = {
     # training phase at micro-batch 16), and recomputed layers hold one layer's activations at a time
     "ours-fp32-master-mb64": ["model.gradient_checkpointing=true", "trainer.microbatch_size=64",
                               "trainer.logprob_chunk_tokens=128"],
+    # the same with 4x longer log-prob chunks of the 151,936-word head: 32 chunks a micro-batch of 64 x 256 tokens, not 128
+    "ours-fp32-master-mb64-chunk512": ["model.gradient_checkpointing=true", "trainer.microbatch_size=64",
+                                       "trainer.logprob_chunk_tokens=512"],
     "ours-fp32-master-nockpt-liger": ["trainer.microbatch_size=64", "trainer.logprob_chunk_tokens=128",
                                       "model.liger_kernel=true"],
     # decode steps captured as CUDA graphs directly instead of through torch.compile

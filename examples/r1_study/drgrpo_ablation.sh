@@ -5,11 +5,12 @@
 # Usage: examples/r1_study/drgrpo_ablation.sh RECIPE OUT_DIR STEPS "SEEDS" [overrides...]
 #   GPU, the study's base:  examples/r1_study/drgrpo_ablation.sh recipes/r1-study-countdown.yaml runs/abl 100 "0 1"
 #   CPU, the tiny base:     examples/r1_study/drgrpo_ablation.sh recipes/quickstart.yaml runs/abl-cpu 30 "0 1"
+# ARMS="grpo" or ARMS="dr_grpo" runs one arm only (two launches side by side on one GPU).
 set -euo pipefail
 recipe=$1; out=$2; steps=$3; seeds=$4; shift 4
 mkdir -p "$out"
 runs=()
-for arm in grpo dr_grpo; do
+for arm in ${ARMS:-grpo dr_grpo}; do
   if [ "$arm" = grpo ]; then
     algo=(algorithm.advantage=grpo algorithm.std_scope=group algorithm.loss_aggregation=seq-mean-token-mean)
   else
