@@ -345,12 +345,19 @@ class Learner:
             loss = algorithms.sft_loss(logp, part.completion_mask.to(self.device), num_tokens) * weight
             (loss * self.world_size).backward()  # FSDP averages gradients over ranks: undo the 1/N
             losses.append(float(loss.detach()))
-        grad_norm = float(full(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm)))
-        self.optimizer.step()
+        grad_norm = full(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm))
+        finite = bool(torch.isfinite(grad_norm))
+        if finite:
+            self.optimizer.step()
+        # else skip it, as a GRPO update is skipped: clipping by an infinite norm writes NaN into
+        # every weight, and a bf16 backward can overflow on one batch of an otherwise sound run
         self.optimizer.zero_grad(set_to_none=True)
         _, loss_total = self._reduce({}, losses)
-        metrics = {"train/loss": loss_total, "train/grad_norm": grad_norm,
-                   "train/lr": self.optimizer.param_groups[0]["lr"], "train/tokens": num_tokens}
+        metrics = {"train/loss": loss_total, "train/lr": self.optimizer.param_groups[0]["lr"], "train/tokens": num_tokens}
+        if finite:
+            metrics["train/grad_norm"] = float(grad_norm)
+        else:  # the driver warns, and stops after several steps in a row (grpo/watch.py)
+            metrics["train/skipped_updates"] = metrics["train/all_skipped"] = 1.0
         return self._end_step(metrics)
 
     def _end_step(self, metrics: dict[str, float]) -> dict[str, float]:

@@ -29,6 +29,7 @@ from grpo.rollout.base import Completion
 from grpo.trainer import (
     RunSummary, evaluate_and_log, load_data, prepare_run_dir, restore, save_checkpoint, stop_at_time_limit, sync_weights,
 )
+from grpo.watch import RunWatch
 
 # A megabatch of this many batches is sorted by length before being cut into batches (the
 # scheme of transformers' LengthGroupedSampler): less padding, while batch order stays random.
@@ -164,12 +165,14 @@ def _train_sft(recipe: Recipe, *, resume: bool, label: str) -> RunSummary:
         if test_rows and recipe.eval.at_start and start_step == 0:
             first_eval = evaluate_and_log(recipe, actors, test_prompts, test_rows, logger, 0)
         last_eval: dict[str, float] = {}
+        watch = RunWatch(0, "")  # skipped updates only: SFT has no correctness reward to wait for
         for step in range(start_step, len(plan)):
             t0 = time.time()
             batch = sft_batch([examples[i] for i in plan[step]], pad_id)
             metrics = actors.learners.call("sft_step", batch, step)
             metrics["time/step"] = time.time() - t0
             logger.log(step + 1, metrics)
+            watch.after_step(step + 1, metrics)
             done = step + 1
             if test_rows and recipe.eval.every_steps and done % recipe.eval.every_steps == 0 and done < len(plan):
                 sync_weights(recipe, actors)

@@ -81,3 +81,18 @@ def test_token_budgeted_microbatches_give_the_same_update(tmp_path, tiny_base):
         # packed: attention runs per row instead of masked over the batch, so fp32 rounding differs a little
         assert loss_packed == pytest.approx(loss_rows, rel=1e-5)
         assert float((grad_packed - grad_rows).norm() / grad_rows.norm()) < 1e-5
+
+
+def test_a_non_finite_gradient_skips_the_grpo_update(tmp_path, tiny_base):
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, trainer={"learning_rate": 1e-3}))
+    learner = Learner(recipe, threads=1)
+    prompts = [R1_ZERO_TEMPLATE.format(prompt=f"What is {a} + 34?") for a in (12, 55)]
+    batch = build_batch(learner.generate(prompts, SamplingParams(n=4, max_tokens=8, seed=0)), learner.pad_token_id())
+    batch.advantages = torch.linspace(-1.0, 1.0, len(batch))
+    weights = [p.detach().clone() for p in learner.model.parameters()]
+    hook = next(learner.model.parameters()).register_hook(lambda grad: torch.full_like(grad, float("inf")))
+    metrics = learner.train_step(batch, step=0)
+    hook.remove()
+    assert metrics["train/skipped_updates"] == 1.0 and metrics["train/all_skipped"] == 1.0
+    assert "train/grad_norm" not in metrics
+    assert all(torch.equal(a, b.detach()) for a, b in zip(weights, learner.model.parameters()))

@@ -139,3 +139,25 @@ def test_mask_spans_take_tool_outputs_out_of_the_loss(tmp_path, tokenizer):
     # without mask_spans every completion token is trained, as before
     [plain], _ = encode_examples([{"prompt": "q", "completion": text}], recipe_from_dict(minimal_recipe(tmp_path)), tokenizer)
     assert plain.completion_mask is None and plain.completion_ids == example.completion_ids
+
+
+def test_a_non_finite_gradient_skips_the_update_and_says_so(tmp_path, tokenizer):
+    """One batch whose backward overflows (a NaN gradient) must not reach the weights: clipping by
+    an infinite norm would write NaN into every one of them (seen on a bf16 student on a GPU)."""
+    from grpo.learner import Learner
+
+    raw = minimal_recipe(tmp_path, trainer={"learning_rate": 1e-3, "threads": 1, "steps": 4})
+    learner = Learner(recipe_from_dict(raw))
+    batch = sft_batch(encode_examples(ROWS, learner.recipe, tokenizer)[0], tokenizer.pad_token_id)
+    weights = [p.detach().clone() for p in learner.model.parameters()]
+    first = next(learner.model.parameters())
+    hook = first.register_hook(lambda grad: torch.full_like(grad, float("nan")))
+    metrics = learner.sft_step(batch, 0)
+    assert metrics["train/skipped_updates"] == 1.0 and metrics["train/all_skipped"] == 1.0
+    assert "train/grad_norm" not in metrics
+    assert all(torch.equal(a, b.detach()) for a, b in zip(weights, learner.model.parameters()))
+    hook.remove()
+    metrics = learner.sft_step(batch, 1)  # the next sound batch updates as usual
+    assert "train/skipped_updates" not in metrics and metrics["train/grad_norm"] > 0
+    assert not torch.equal(weights[0], first.detach())
+    assert all(torch.isfinite(p).all() for p in learner.model.parameters())
