@@ -8,7 +8,10 @@ batches were 296-338 long, none a multiple of 16). One suspect: a left-padded qu
 keys are all padding, which some SDPA kernels answer with NaN (forward or backward) and others
 with zeros. This script builds the student's shape at random init, lays out batches as
 grpo.batch does (prompts left-padded, completions right-padded) with padded lengths around 320,
-and reports for each SDPA backend whether the loss and the gradient are finite.
+and reports for each SDPA backend whether the loss and the gradient are finite. The suspect was
+then found upstream: cuDNN's backward returns NaN at lengths of 64 mod 128 when a query row's
+logsumexp is very negative (pytorch/pytorch#196678), and the learner now leaves cuDNN out
+(grpo.policy.training_attention): the "learner" column checks that on the GPU.
 
     python benchmarks/padding_nan_check.py --out $OUT/nan      # GPU, ~30 s
     python benchmarks/padding_nan_check.py --device cpu         # plumbing check only
@@ -65,7 +68,8 @@ def check(model, batch, device: str, backend) -> dict:
     model.zero_grad(set_to_none=True)
     cmask = batch.completion_mask.to(device)
     try:
-        with sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext():
+        guard = backend if callable(backend) else (lambda: sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext())
+        with guard():
             logp, _ = completion_logprobs(model, batch.input_ids.to(device), batch.attention_mask.to(device),
                                           cmask.shape[1], chunk_size=128)
             loss = -(logp * cmask).sum() / cmask.sum()
@@ -87,7 +91,11 @@ def main() -> None:
     args = parser.parse_args()
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
     model = student(args.device, dtype)
-    backends = {"default": None, "math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    from grpo.policy import training_attention
+
+    # "learner": what the trainer runs since this check's first use, every backend but cuDNN's
+    backends = {"default": None, "learner": lambda: training_attention(torch.device(args.device)),
+                "math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION}
     if args.device == "cuda":
         backends.update(flash=SDPBackend.FLASH_ATTENTION, cudnn=SDPBackend.CUDNN_ATTENTION)
     results = {}

@@ -26,7 +26,9 @@ from grpo.config import Recipe, TrainerConfig
 from grpo.distributed import all_reduce_sum, full, init_group, shard_model, split_rows
 from grpo.moe import RouterStats, load_metrics
 from grpo.optim import MasterWeightAdamW
-from grpo.policy import CompletionLogprobs, load_model, load_tokenizer, resolve_device, resolve_dtype
+from grpo.policy import (
+    CompletionLogprobs, load_model, load_tokenizer, resolve_device, resolve_dtype, training_attention,
+)
 from grpo.envs.episode import build_runner, sample
 from grpo.rollout.base import Completion, SamplingParams
 
@@ -278,11 +280,12 @@ class Learner:
     def _forward(self, scorer: torch.nn.Module, part: RolloutBatch, with_entropy: bool,
                  temperature: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Completion log-probs (B, T); GRPO scores at the sampling temperature, SFT at 1."""
-        return scorer(
-            part.input_ids.to(self.device), part.attention_mask.to(self.device), part.completion_mask.shape[1],
-            temperature=self.recipe.rollout.temperature if temperature is None else temperature,
-            with_entropy=with_entropy, chunk_size=self.recipe.trainer.logprob_chunk_tokens,
-        )
+        with training_attention(self.device):  # no cuDNN attention: its backward can return NaN
+            return scorer(
+                part.input_ids.to(self.device), part.attention_mask.to(self.device), part.completion_mask.shape[1],
+                temperature=self.recipe.rollout.temperature if temperature is None else temperature,
+                with_entropy=with_entropy, chunk_size=self.recipe.trainer.logprob_chunk_tokens,
+            )
 
     def reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor:
         if self.reference_scorer is not None:
@@ -343,7 +346,8 @@ class Learner:
             part = batch.select(rows)
             logp, _ = self._forward(self.scorer, part, with_entropy=False, temperature=1.0)  # (b, T)
             loss = algorithms.sft_loss(logp, part.completion_mask.to(self.device), num_tokens) * weight
-            (loss * self.world_size).backward()  # FSDP averages gradients over ranks: undo the 1/N
+            with training_attention(self.device):  # recomputed layers (checkpointing) pick a kernel again
+                (loss * self.world_size).backward()  # FSDP averages gradients over ranks: undo the 1/N
             losses.append(float(loss.detach()))
         grad_norm = full(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm))
         finite = bool(torch.isfinite(grad_norm))
@@ -427,7 +431,8 @@ class Learner:
             sampler_logprobs=part.sampler_logprobs.to(self.device), num_sequences=num_sequences, num_tokens=num_tokens,
         )
         loss = loss * scale
-        (loss * self.world_size).backward()  # FSDP averages gradients over ranks: undo the 1/N
+        with training_attention(self.device):  # recomputed layers (checkpointing) pick a kernel again
+            (loss * self.world_size).backward()  # FSDP averages gradients over ranks: undo the 1/N
         weight = scale * float(mask.sum()) / max(num_tokens, 1.0)
         for name, value in loss_stats.items():
             _accumulate(stats, name, float(value), weight)

@@ -7,6 +7,7 @@ projected through the LM head a chunk of positions at a time (a 151,936-entry vo
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -23,6 +24,22 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("trainer.device=cuda but no CUDA device is visible; use trainer.device=cpu or auto")
     return torch.device(name)
+
+
+def training_attention(device: torch.device) -> contextlib.AbstractContextManager:
+    """The SDPA backends the trainer's forward may use: every one but cuDNN's on a GPU.
+
+    cuDNN's attention backward (the default SDPA backend on H100/H200 from torch 2.11) returns
+    NaN gradients when the padded length is 64 mod 128 and some query row's logsumexp is very
+    negative (pytorch/pytorch#196678, huggingface/trl#7181), which a left-padded row, every key
+    masked, always is. Seen here as GRPO steps skipped for a NaN gradient (4 of 100 in a study
+    run) and an SFT run whose every weight went NaN. The backward kernel is the one the forward
+    picked, so restricting the forward is enough; generation keeps every backend."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

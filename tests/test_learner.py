@@ -96,3 +96,33 @@ def test_a_non_finite_gradient_skips_the_grpo_update(tmp_path, tiny_base):
     assert metrics["train/skipped_updates"] == 1.0 and metrics["train/all_skipped"] == 1.0
     assert "train/grad_norm" not in metrics
     assert all(torch.equal(a, b.detach()) for a, b in zip(weights, learner.model.parameters()))
+
+
+def test_the_learners_forward_and_backward_run_without_cudnn_attention(tmp_path, tiny_base, monkeypatch):
+    """Both halves: with gradient checkpointing the backward recomputes attention and picks a
+    kernel again, so guarding the forward alone would not keep cuDNN's backward out."""
+    import contextlib
+
+    import grpo.learner as learner_module
+
+    seen = []
+
+    @contextlib.contextmanager
+    def recording(device):
+        seen.append("enter")
+        yield
+        seen.append("exit")
+
+    monkeypatch.setattr(learner_module, "training_attention", recording)
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, trainer={"learning_rate": 1e-3}))
+    learner = Learner(recipe, threads=1)
+    prompts = [R1_ZERO_TEMPLATE.format(prompt=f"What is {a} + 34?") for a in (12, 55)]
+    batch = build_batch(learner.generate(prompts, SamplingParams(n=2, max_tokens=6, seed=0)), learner.pad_token_id())
+    batch.advantages = torch.linspace(-1.0, 1.0, len(batch))
+    calls = []
+    backward = torch.Tensor.backward
+    monkeypatch.setattr(torch.Tensor, "backward", lambda self, *a, **k: (calls.append(len(seen) % 2), backward(self, *a, **k))[1])
+    learner.train_step(batch, step=0)
+    learner.sft_step(batch, step=1)
+    assert calls == [1, 1]  # each backward ran inside the guard (an odd count of events: entered, not left)
+    assert seen.count("enter") == seen.count("exit") == 4  # two forwards and two backwards

@@ -3,7 +3,9 @@
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from grpo.policy import completion_logprobs, export_weights, position_ids_from_mask, selective_logprobs
+from grpo.policy import (
+    completion_logprobs, export_weights, position_ids_from_mask, selective_logprobs, training_attention,
+)
 from tests.conftest import TINY_BASE
 
 
@@ -98,3 +100,16 @@ def test_models_load_without_hub_kernels(monkeypatch):
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
     load_model(ModelConfig(path=str(TINY_BASE), dtype="float32"), torch.device("cpu"), trainable=False)
     assert seen.get("use_kernels") is False
+
+
+def test_training_attention_leaves_out_cudnn_on_a_gpu_only():
+    """cuDNN's SDPA backward returns NaN at padded lengths of 64 mod 128 (pytorch#196678): the
+    trainer's forward and backward run without it on a GPU; other backends stay, and the global
+    setting is restored after."""
+    assert torch.backends.cuda.cudnn_sdp_enabled()
+    with training_attention(torch.device("cuda")):
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
+    assert torch.backends.cuda.cudnn_sdp_enabled()
+    with training_attention(torch.device("cpu")):
+        assert torch.backends.cuda.cudnn_sdp_enabled()
