@@ -354,7 +354,7 @@ class Learner:
         if finite:
             self.optimizer.step()
         # else skip it, as a GRPO update is skipped: clipping by an infinite norm writes NaN into
-        # every weight, and a bf16 backward can overflow on one batch of an otherwise sound run
+        # every weight, and one batch of a sound run can meet a kernel's bug (pytorch#196678 did)
         self.optimizer.zero_grad(set_to_none=True)
         _, loss_total = self._reduce({}, losses)
         metrics = {"train/loss": loss_total, "train/lr": self.optimizer.param_groups[0]["lr"], "train/tokens": num_tokens}

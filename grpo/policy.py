@@ -33,8 +33,9 @@ def training_attention(device: torch.device) -> contextlib.AbstractContextManage
     NaN gradients when the padded length is 64 mod 128 and some query row's logsumexp is very
     negative (pytorch/pytorch#196678, huggingface/trl#7181), which a left-padded row, every key
     masked, always is. Seen here as GRPO steps skipped for a NaN gradient (4 of 100 in a study
-    run) and an SFT run whose every weight went NaN. The backward kernel is the one the forward
-    picked, so restricting the forward is enough; generation keeps every backend."""
+    run) and an SFT run whose every weight went NaN. A backward runs the kernel its forward
+    picked, but activation checkpointing recomputes forwards inside the backward, so the learner
+    enters this around both; generation keeps every backend."""
     if device.type != "cuda":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
