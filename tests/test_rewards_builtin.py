@@ -60,6 +60,18 @@ def test_countdown_exact_fractions():
     assert score("countdown", "<answer>(1 / 3) * 6 + 4</answer>", numbers=[1, 3, 6, 4], target=6).value == 1.0
 
 
+def test_countdown_malformed_number_is_wrong_without_a_warning():
+    """"3and 5" is what a small model writes; Python warns while parsing it (seen printed by every
+    reward worker of a GPU run), and the verifier must score it 0 quietly."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = score("countdown", "<answer>3and 5 * 2</answer>", numbers=[3, 5, 2], target=16)
+    assert result.value == 0.0
+    assert [str(w.message) for w in caught] == []
+
+
 def test_answer_numbers_and_text():
     assert score("answer", "<answer>1,234</answer>", "1234").value == 1.0
     assert score("answer", "<answer>12.0</answer>", "12").value == 1.0

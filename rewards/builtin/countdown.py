@@ -7,6 +7,7 @@ text is never passed to eval().
 from __future__ import annotations
 
 import ast
+import warnings
 from collections import Counter
 from fractions import Fraction
 
@@ -27,7 +28,12 @@ def evaluate_expression(text: str) -> tuple[Fraction, list[int]]:
     if len(text) > MAX_EXPRESSION_CHARS:
         raise _Invalid("expression too long")
     try:
-        tree = ast.parse(text.replace("×", "*").replace("÷", "/"), mode="eval")
+        # "1and 2" parses with a SyntaxWarning ("invalid decimal literal"; a DeprecationWarning
+        # before Python 3.12) printed by every reward worker for every such completion
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tree = ast.parse(text.replace("×", "*").replace("÷", "/"), mode="eval")
     except SyntaxError as err:
         raise _Invalid(f"not an expression: {err.msg}") from None
     used: list[int] = []
