@@ -251,3 +251,35 @@ def test_verified_check_pays_only_for_attempts_with_a_true_verdict():
     assert score(f"{miss} 27 != 9, wait, that fails. {hit}") == 0.5  # the last attempt left unchecked
     assert score("пробуем 9 + 2 = 11, 11 + 16 = 27. 27 != 9, стоп, не выходит.") == 1.0
     assert score("no attempt at all") == 0.0
+
+
+def test_distill_table_matches_rl_to_the_seconds_distillation_took(tmp_path, capsys, monkeypatch):
+    """(b) is read at its last evaluation within (a)'s seconds (teacher traces + student SFT), the
+    GPU seconds being the sum of the logged step times."""
+    import json
+    import sys
+
+    from examples.r1_study import distill_table
+
+    seed = tmp_path / "seed0"
+    seed.mkdir()
+    first = {"eval/accuracy": 0.1, "eval/mean@k": 0.05, "eval/pass@4": 0.2, "eval/sampled/reward/language": 0.7}
+    final = {"eval/accuracy": 0.3, "eval/mean@k": 0.2, "eval/pass@4": 0.4, "eval/sampled/reward/language": 1.0}
+    (seed / "distill_summary.json").write_text(json.dumps({"stages": [
+        {"name": "teacher_traces", "kind": "generate", "seconds": 30.0},
+        {"name": "student", "kind": "distill", "seconds": 20.0, "first_eval": first, "eval": final}]}))
+    rows = [{"step": 0, **first}]
+    for step in range(1, 9):  # 10 s a step: 50 s are reached after step 5
+        rows.append({"step": step, "time/step": 10.0})
+        if step % 2 == 0:
+            rows.append({"step": step, **{k: 0.1 + step / 100 for k in first}})
+    (seed / "student_rl.metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert distill_table.distilled(seed)["seconds"] == 50.0
+    curve, total = distill_table.rl_curve(seed)
+    assert total == 80.0 and [s for s, _ in curve] == [0.0, 20.0, 40.0, 60.0, 80.0]
+    monkeypatch.setattr(sys, "argv", ["distill_table.py", str(seed)])
+    distill_table.main()
+    out = capsys.readouterr().out
+    assert "| (a) distilled | seed0 | 50 | 0.300 |" in out
+    assert "| (b) GRPO at (a)'s seconds | seed0 | 40 | 0.140 |" in out   # step 4's evaluation, at 40 s
+    assert "| (b) GRPO | seed0 | 80 | 0.180 |" in out
