@@ -97,10 +97,15 @@ def main() -> None:
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    save(figure, args.out)
+
+
+def save(figure, out: Path) -> None:
+    """The study's plots all leave the same way: laid out, folders made, the path printed."""
     figure.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.out, dpi=100)
-    print(f"\nwrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=100)
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from examples.r1_study.curves import save  # noqa: E402
 
 COLUMNS = [("eval/accuracy", "greedy acc"), ("eval/mean@k", "sampled acc (T=1, 4 a prompt)"),
            ("eval/pass@4", "pass@4"), ("eval/sampled/reward/language", "sampled English share")]
@@ -94,14 +99,10 @@ def main() -> None:
             axis.plot([a["seconds"]], [a["eval"][key]], marker="*", markersize=12, linestyle="none",
                       color=f"C{index}", label=f"(a) distilled, {seed}")
     for axis, title in zip(axes, ("greedy test accuracy", "sampled test English share")):
-        axis.set_title(title)
-        axis.set_xlabel("GPU seconds")
+        axis.set(title=title, xlabel="GPU seconds")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    figure.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.out, dpi=100)
-    print(f"\nwrote {args.out}")
+    save(figure, args.out)
 
 
 if __name__ == "__main__":
