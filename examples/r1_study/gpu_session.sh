@@ -73,8 +73,8 @@ case $phase in
     # everything the run wrote except model weights and checkpoints: metrics, stage summaries, samples
     tar -czf "$out/work/pipeline-$seed.tar.gz" --exclude='*.safetensors' --exclude='*/checkpoints/*' \
       -C runs r1-study-pipeline
+    [ "$code" = 0 ] || exit "$code"  # a cut run has no teacher yet; its metrics are packed above
     # the teacher (part 3) in parts of 15 MB, so a lost machine does not lose it: carry it back if needed
-    [ "$code" = 0 ] || exit "$code"
     tar -cf - -C runs/r1-study-pipeline/stages/rl_all model | split -b 15m - "$out/teacher.tar.part" ;;
   distill)
     timed distill-$seed python3 -m grpo.cli train examples/r1_study/distill.yaml name=r1-study-distill-$seed \
