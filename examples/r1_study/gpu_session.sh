@@ -7,6 +7,8 @@
 #             BASES="bilingual student" builds only those (default: all three)
 #   zero-abl  R1-Zero from the bilingual base (seed SEED) beside part 4's two arms (seed SEED), together:
 #             none of the three is timed against another
+#   ablation  part 4's two arms (seed SEED) side by side, from the English base
+# Overrides after SEED (e.g. trainer.time_limit_minutes=4) go to the GRPO runs of zero-abl and ablation.
 #   pipeline  part 2's R1 pipeline with seed SEED, alone; its final model is part 3's teacher (RESUME=1
 #             continues one that an earlier call's time limit cut)
 #   distill   part 3 (a) with seed SEED, alone and timed (run r1-study-distill-SEED); then (b) GRPO from
@@ -14,6 +16,7 @@
 #             the accuracies). One seed a phase: (a) and (b) of one seed fit one 10-minute call
 set -euo pipefail
 phase=$1; out=$2; seed=${3:-1}
+shift $(( $# < 3 ? $# : 3 ))
 mkdir -p "$out/work"
 log() { echo "[$(date +%T)] $*" | tee -a "$out/work/phases.log"; }
 timed() {  # timed NAME command...: wall seconds into work/NAME.seconds, output into work/NAME.log
@@ -25,7 +28,19 @@ timed() {  # timed NAME command...: wall seconds into work/NAME.seconds, output 
 }
 pack() { tar -czf "$out/$phase.tgz" -C "$out" work && rm -rf "$out/work"; }
 trap pack EXIT
-zero_overrides=(logging.progress=false)
+zero_overrides=(logging.progress=false "$@")
+arms() {  # part 4's two arms with seed $seed, side by side, from the English base
+  for arm in grpo dr_grpo; do
+    ARMS=$arm timed ablation-$arm-$seed examples/r1_study/drgrpo_ablation.sh recipes/r1-study-countdown.yaml \
+      runs/abl 100 "$seed" "${zero_overrides[@]}" &
+  done
+}
+keep_arms() {
+  for arm in grpo dr_grpo; do
+    cp runs/abl/runs/ablation-$arm-$seed/metrics.jsonl "$out/work/ablation-$arm-$seed.metrics.jsonl"
+    tar -czf "$out/work/ablation-$arm-$seed-samples.tar.gz" -C runs/abl/runs/ablation-$arm-$seed samples
+  done
+}
 
 case $phase in
   bases)
@@ -55,15 +70,14 @@ case $phase in
     done
     BASE=runs/r1-study-base-bilingual RUN_PREFIX=r1-study-zero-bilingual \
       timed zero-bilingual-$seed examples/r1_study/run_zero.sh "$out/work/zero" 100 "$seed" "${zero_overrides[@]}" &
-    ARMS=grpo timed ablation-grpo-$seed examples/r1_study/drgrpo_ablation.sh recipes/r1-study-countdown.yaml \
-      runs/abl 100 "$seed" "${zero_overrides[@]}" &
-    ARMS=dr_grpo timed ablation-dr_grpo-$seed examples/r1_study/drgrpo_ablation.sh recipes/r1-study-countdown.yaml \
-      runs/abl 100 "$seed" "${zero_overrides[@]}" &
+    arms
     wait
-    for arm in grpo dr_grpo; do
-      cp runs/abl/runs/ablation-$arm-$seed/metrics.jsonl "$out/work/ablation-$arm-$seed.metrics.jsonl"
-      tar -czf "$out/work/ablation-$arm-$seed-samples.tar.gz" -C runs/abl/runs/ablation-$arm-$seed samples
-    done ;;
+    keep_arms ;;
+  ablation)
+    [ -f runs/r1-study-base/config.json ] || { log "ablation needs runs/r1-study-base: BASES=english $0 bases OUT"; exit 2; }
+    arms
+    wait
+    keep_arms ;;
   pipeline)
     # RESUME=1 continues a pipeline an earlier call cut (finished stages are kept)
     resume=(); [ "${RESUME:-0}" = 1 ] && resume=(--resume)
