@@ -28,31 +28,34 @@ def cli(tmp_path, name, *extra):
 
 @pytest.mark.slow
 def test_two_launches_into_one_folder_train_once(tmp_path):
-    first = subprocess.Popen(cli(tmp_path, "twice"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    second = subprocess.Popen(cli(tmp_path, "twice"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # 2 steps: the second launch meets the lock seconds after both start, long before the first ends
+    first = subprocess.Popen(cli(tmp_path, "twice", "trainer.steps=2"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(cli(tmp_path, "twice", "trainer.steps=2"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     outcomes = sorted([(p.wait(timeout=600), p.communicate()) for p in (first, second)], key=lambda x: x[0])
     (ok, _), (refused, (_, err)) = outcomes
     assert ok == 0 and refused == 2
     assert "error: run folder" in err and "is in use by pid" in err and "Traceback" not in err
     steps = [m["step"] for m in read_metrics(tmp_path / "twice") if "reward/mean" in m]
-    assert steps == [1, 2, 3, 4]  # each step once
+    assert steps == [1, 2]  # each step once
 
 
 @pytest.mark.slow
 def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_path):
     run = tmp_path / "damaged"
-    subprocess.run(cli(tmp_path, "damaged", "trainer.steps=3"), env=ENV, cwd=ROOT, check=True, capture_output=True)
-    newest = run / "checkpoints" / "step_000003"
+    subprocess.run(cli(tmp_path, "damaged", "trainer.steps=2"), env=ENV, cwd=ROOT, check=True, capture_output=True)
+    newest = run / "checkpoints" / "step_000002"
     state = newest / "learner_state.pt"
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # as a full disk or a bad copy leaves it
-    done = subprocess.run(cli(tmp_path, "damaged", "trainer.steps=5", "--resume"), env=ENV, cwd=ROOT,
+    done = subprocess.run(cli(tmp_path, "damaged", "trainer.steps=3", "--resume"), env=ENV, cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "checkpoint step_000003 is damaged (learner_state.pt is" in done.stderr
-    assert "resumed from" in done.stdout and "step_000002 (step 2)" in done.stdout
-    assert (run / "checkpoints" / "step_000003.damaged" / "learner_state.pt").exists()
+    assert "checkpoint step_000002 is damaged (learner_state.pt is" in done.stderr
+    assert "resumed from" in done.stdout and "step_000001 (step 1)" in done.stdout
+    assert (run / "checkpoints" / "step_000002.damaged" / "learner_state.pt").exists()
     steps = [m["step"] for m in read_metrics(run) if "reward/mean" in m]
-    assert steps == [1, 2, 3, 4, 5]
+    assert steps == [1, 2, 3]
 
 
 @pytest.mark.slow
