@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from examples.r1_study.curves import save  # noqa: E402
+from examples.r1_study.lengths import cell  # noqa: E402
 
 COLUMNS = [("eval/accuracy", "greedy acc"), ("eval/mean@k", "sampled acc (T=1, 4 a prompt)"),
            ("eval/pass@4", "pass@4"), ("eval/sampled/reward/language", "sampled English share")]
@@ -56,33 +57,26 @@ def main() -> None:
     args = parser.parse_args()
     print("| arm | seed | GPU s | " + " | ".join(label for _, label in COLUMNS) + " |")
     print("| --- | --- | --- |" + " --- |" * len(COLUMNS))
-    finals: dict[str, list[dict]] = {"student base": []}
+    finals: dict[str, list[dict]] = {}
     curves = []
     for folder in args.seeds:
         seed = folder.name
         a = distilled(folder)
         curve, total = rl_curve(folder)
         curves.append((seed, a, curve))
-        finals["student base"].append(a["first"])
         # (b) given no more seconds than (a) took: its last evaluation before that point
         matched = [(s, r) for s, r in curve if s <= a["seconds"]][-1]
         for arm, seconds, ev in (("student base", 0.0, a["first"]), ("(a) distilled", a["seconds"], a["eval"]),
                                  ("(b) GRPO at (a)'s seconds", matched[0], matched[1]),
                                  ("(b) GRPO", total, curve[-1][1])):
-            finals.setdefault(arm, [])
-            if arm != "student base":
-                finals[arm].append({**ev, "seconds": seconds})
+            finals.setdefault(arm, []).append({**ev, "seconds": seconds})
             cells = " | ".join(f"{ev[key]:.3f}" for key, _ in COLUMNS)
             print(f"| {arm} | {seed} | {seconds:.0f} | {cells} |")
     print("\n| arm | GPU s (mean) | " + " | ".join(f"{label} mean ± spread" for _, label in COLUMNS) + " |")
     print("| --- | --- |" + " --- |" * len(COLUMNS))
     for arm, rows in finals.items():
-        seconds = statistics.mean(r.get("seconds", 0.0) for r in rows)
-        cells = []
-        for key, _ in COLUMNS:
-            values = [r[key] for r in rows]
-            spread = (max(values) - min(values)) / 2
-            cells.append(f"{statistics.mean(values):.3f} ± {spread:.3f}")
+        seconds = statistics.mean(r["seconds"] for r in rows)
+        cells = [cell([r[key] for r in rows], digits=3) for key, _ in COLUMNS]
         print(f"| {arm} | {seconds:.0f} | " + " | ".join(cells) + " |")
     if args.out is None:
         return

@@ -50,12 +50,13 @@ def arm_of(run: Path) -> str:
     return head if tail.isdigit() else run.name
 
 
-def cell(values: list[float]) -> str:
+def cell(values: list[float], digits: int = 1) -> str:
+    """Mean over seeds ± half their range (the study's spread), or the one value."""
     values = [v for v in values if v == v]  # drop NaN
     if not values:
         return "-"
     spread = (max(values) - min(values)) / 2
-    return f"{statistics.mean(values):.1f} ± {spread:.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}" if len(values) > 1 else f"{values[0]:.{digits}f}"
 
 
 def table(runs: list[Path], size: int) -> str:
