@@ -15,13 +15,19 @@ if [ ! -f /tmp/site/.whl-ready ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   touch /tmp/site/.whl-ready
 fi
+# Only once every part has arrived: a call that carries part 0 of 4 must not leave half a vLLM
+# under /tmp/site (it would shadow the transformers engine with an ImportError).
 if [ ! -f /tmp/site/.vllm-ready ] && compgen -G "/tmp/vc/part0*" > /dev/null; then
   cat /tmp/vc/part0* > /tmp/blob.tar
-  mkdir -p /tmp/vb && tar -xf /tmp/blob.tar -C /tmp/vb
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site /tmp/vb/deps/*.whl
-  tar -xzf /tmp/vb/vllm-trim.tgz -C /tmp/site
+  rm -rf /tmp/vb && mkdir -p /tmp/vb
+  if tar -xf /tmp/blob.tar -C /tmp/vb 2> /dev/null && gzip -t /tmp/vb/vllm-trim.tgz 2> /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site /tmp/vb/deps/*.whl
+    tar -xzf /tmp/vb/vllm-trim.tgz -C /tmp/site
+    touch /tmp/site/.vllm-ready
+  else
+    echo "device_setup: $(ls /tmp/vc/part0* | wc -l) vLLM part(s) so far, not complete: vLLM not installed yet"
+  fi
   rm -rf /tmp/blob.tar /tmp/vb
-  touch /tmp/site/.vllm-ready
 fi
 export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 set +euo pipefail
