@@ -150,6 +150,18 @@ def test_the_ablation_table_groups_seeds_into_arms_and_skips_empty_steps(tmp_pat
     assert lines[5] == "| test accuracy, last eval | 80.0 ± 10.0% |"
 
 
+def test_the_ablation_plot_curve_averages_seeds_window_by_window():
+    """The plotted curve by hand: the mean over seeds of each window, as far as every seed reaches,
+    a seed's empty window (NaN) left out rather than turning the mean into NaN."""
+    nan = float("nan")
+    from examples.r1_study.lengths import curve
+
+    seed0 = ([{"incorrect": 10.0}, {"incorrect": 20.0}, {"incorrect": 30.0}], (0.1, 0.2))
+    seed1 = ([{"incorrect": 14.0}, {"incorrect": nan}], (0.1, 0.3))
+    assert curve([seed0, seed1], "incorrect") == [12.0, 20.0]
+    assert curve([seed1], "incorrect")[0] == 14.0 and curve([seed1], "incorrect")[1] != curve([seed1], "incorrect")[1]
+
+
 def test_faithfulness_flags_false_claims_and_answers_the_thought_does_not_reach():
     from examples.r1_study.faithfulness import arithmetic, judge
 

@@ -7,7 +7,8 @@
 #             BASES="bilingual student" builds only those (default: all three)
 #   zero-abl  R1-Zero from the bilingual base (seed SEED) beside part 4's two arms (seed SEED), together:
 #             none of the three is timed against another
-#   ablation  part 4's two arms (seed SEED) side by side, from the English base
+#   ablation  part 4's two arms (seed SEED) side by side, from the English base; ZERO=1 adds part 1's
+#             R1-Zero run (seed SEED, 100 steps, run r1-study-zero-SEED) from the same base beside them
 # Overrides after SEED (e.g. trainer.time_limit_minutes=4) go to the GRPO runs of zero-abl and ablation.
 #   pipeline  part 2's R1 pipeline with seed SEED, alone; its final model is part 3's teacher (RESUME=1
 #             continues one that an earlier call's time limit cut)
@@ -75,6 +76,9 @@ case $phase in
     keep_arms ;;
   ablation)
     [ -f runs/r1-study-base/config.json ] || { log "ablation needs runs/r1-study-base: BASES=english $0 bases OUT"; exit 2; }
+    if [ "${ZERO:-0}" = 1 ]; then
+      timed zero-english-$seed examples/r1_study/run_zero.sh "$out/work/zero" 100 "$seed" "${zero_overrides[@]}" &
+    fi
     arms
     wait
     keep_arms ;;

@@ -1,7 +1,7 @@
 """Part 4's table: length of incorrect and correct completions over training, per arm, across seeds.
 
     python examples/r1_study/lengths.py runs/abl/runs/ablation-grpo-0 runs/abl/runs/ablation-grpo-1 \
-        runs/abl/runs/ablation-dr_grpo-0 runs/abl/runs/ablation-dr_grpo-1
+        runs/abl/runs/ablation-dr_grpo-0 runs/abl/runs/ablation-dr_grpo-1 --out lengths.png
 
 Dr. GRPO (Liu et al. 2025) argues that dividing each sequence's loss by its own length lets a
 wrong answer's penalty shrink as it grows, so incorrect completions lengthen under GRPO and not
@@ -59,10 +59,51 @@ def cell(values: list[float], digits: int = 1) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}" if len(values) > 1 else f"{values[0]:.{digits}f}"
 
 
-def table(runs: list[Path], size: int) -> str:
+def by_arm(runs: list[Path], size: int) -> dict[str, list]:
+    """Each arm's seeds: per run, its windows and its (first, last) greedy test accuracy."""
     arms: dict[str, list] = defaultdict(list)
     for run in runs:
         arms[arm_of(run)].append(windows(run, size))
+    return dict(arms)
+
+
+def curve(results: list, label: str) -> list[float]:
+    """One arm's mean over seeds of `label`, window by window (as far as every seed reaches)."""
+    count = min(len(w) for w, _ in results)
+    out = []
+    for index in range(count):
+        values = [w[index][label] for w, _ in results if w[index][label] == w[index][label]]
+        out.append(statistics.mean(values) if values else float("nan"))
+    return out
+
+
+def plot(runs: list[Path], size: int, out: Path) -> None:
+    """Incorrect and correct completions' length per arm over training (mean over seeds), beside
+    sampled accuracy: the two curves Dr. GRPO's claim is about, and what each arm bought with them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from examples.r1_study.curves import save
+
+    arms = by_arm(runs, size)
+    figure, (lengths, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
+    for (name, results), colour in zip(arms.items(), ("tab:blue", "tab:orange", "tab:green", "tab:red")):
+        seeds = len(results)
+        steps = [(index + 0.5) * size for index in range(len(curve(results, "all")))]
+        lengths.plot(steps, curve(results, "incorrect"), color=colour, label=f"{name}: incorrect ({seeds} seeds)")
+        lengths.plot(steps, curve(results, "correct"), color=colour, linestyle="--", label=f"{name}: correct")
+        accuracy.plot(steps, curve(results, "accuracy"), color=colour, label=name)
+    lengths.set(xlabel="step", ylabel="mean completion tokens", title="length of incorrect / correct completions")
+    accuracy.set(xlabel="step", ylabel="share correct (T = 1)", title="sampled accuracy (train)")
+    lengths.legend(fontsize=8)
+    accuracy.legend(fontsize=8)
+    save(figure, out)
+
+
+def table(runs: list[Path], size: int) -> str:
+    arms = by_arm(runs, size)
     names = list(arms)
     count = min(len(w) for results in arms.values() for w, _ in results)
     lines = ["| steps | " + " | ".join(f"{n}: incorrect / correct length, accuracy" for n in names) + " |",
@@ -83,8 +124,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--window", type=int, default=5)
+    parser.add_argument("--out", type=Path, help="also plot the lengths over training into this PNG")
     args = parser.parse_args()
     print(table(args.runs, args.window))
+    if args.out:
+        plot(args.runs, args.window, args.out)
 
 
 if __name__ == "__main__":
