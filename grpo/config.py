@@ -447,7 +447,8 @@ class LoggingConfig(_Section):
 
 class ClusterConfig(_Section):
     address: str | None = Field(
-        None, description="Ray cluster to join ('auto', 'ray://host:10001'); unset: start a local one."
+        None, description="Ray cluster to join ('auto', 'ray://host:10001'); unset: the one in RAY_ADDRESS (as "
+        "`ray job submit` sets it), else start a local one."
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (default: all).")
     learner_resources: dict[str, float] = Field(

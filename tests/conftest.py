@@ -43,6 +43,17 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def cli_env(ray_cluster) -> dict[str, str]:
+    """The environment for a `grpo train` subprocess: the repository importable, and RAY_ADDRESS
+    naming the session's cluster, so the CLI joins it (~0.1 s) instead of starting its own (~3 s
+    to start, ~1.4 s to stop) in each of the suite's ~40 CLI runs. Each run is still its own Ray job
+    (its own workers, killed with its driver), so kill and resume tests keep their meaning."""
+    import ray
+
+    return {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+
+
 def load_module(path):
     """A script that is not a package module (examples/*/build.py), imported from its file."""
     import importlib.util

@@ -51,3 +51,30 @@ def test_sharded_learners_with_spare_gpus_give_every_worker_its_own(tmp_path, mo
         trainer={"device": "cuda", "world_size": 2}))
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": 4.0})
     assert _gpu_share(recipe) == {"learner": 1.0, "rollout": 1.0}
+
+
+@pytest.mark.parametrize("address,env,joined", [
+    (None, None, None),                       # neither: a local cluster of cluster.num_cpus CPUs
+    (None, "10.0.0.1:6379", "10.0.0.1:6379"),  # RAY_ADDRESS, as `ray job submit` sets it for its entrypoint
+    ("auto", "10.0.0.1:6379", "auto"),        # the recipe's own address wins
+])
+def test_init_ray_joins_the_recipe_address_else_ray_address_else_starts_one(tmp_path, monkeypatch, address, env, joined):
+    import ray
+
+    from grpo.cluster import init_ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, cluster={"address": address, "num_cpus": 3}))
+    assert init_ray(recipe) is True
+    (kwargs,) = calls
+    if joined is None:
+        assert "address" not in kwargs and kwargs["num_cpus"] == 3
+    else:
+        # joining a cluster: Ray refuses num_cpus there, so none is passed
+        assert kwargs["address"] == joined and "num_cpus" not in kwargs

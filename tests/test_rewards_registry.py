@@ -66,11 +66,9 @@ def test_entry_point_of_installed_package(installed_plugin):
     assert "value=2.0" in out and "value=None" in out
 
 
-def test_short_recipe_with_the_installed_plugin(installed_plugin, tmp_path):
+def test_short_recipe_with_the_installed_plugin(installed_plugin, tmp_path, cli_env):
     """Installs the example package and trains two steps with its entry-point and TRL-style verifiers."""
-    import os
-
-    env = {**os.environ, "PYTHONPATH": f"{installed_plugin}:{ROOT}"}
+    env = {**cli_env, "PYTHONPATH": f"{installed_plugin}:{ROOT}"}
     command = [sys.executable, "-m", "grpo.cli", "train", "recipes/quickstart.yaml", f"output_dir={tmp_path}",
                "trainer.steps=2", "rollout.prompts_per_step=4", "rollout.group_size=4", "data.test=null",
                "logging.progress=false",

@@ -17,7 +17,6 @@ from grpo.logging import read_metrics
 from tests.conftest import ROOT, TINY_BASE
 
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def cli(tmp_path, name, *extra):
@@ -57,18 +56,18 @@ def without_timings(metrics):
 
 
 @pytest.fixture(scope="module")
-def whole_run(tmp_path_factory):
+def whole_run(tmp_path_factory, cli_env):
     """The uninterrupted run the driver and worker faults are compared with (same recipe), trained once."""
     root = tmp_path_factory.mktemp("faults")
-    subprocess.run(cli(root, "whole"), env=ENV, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(cli(root, "whole"), env=cli_env, cwd=ROOT, check=True, capture_output=True)
     return without_timings(read_metrics(root / "whole"))
 
 
 @pytest.mark.slow
-def test_sigkill_of_the_driver_then_resume_loses_no_step(tmp_path, whole_run):
+def test_sigkill_of_the_driver_then_resume_loses_no_step(tmp_path, whole_run, cli_env):
     """Also the determinism check: the killed run's first steps, drawn afresh from the same seed in
     another process, must equal the uninterrupted run's metric for metric."""
-    process = subprocess.Popen(cli(tmp_path, "killed"), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(cli(tmp_path, "killed"), env=cli_env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     target = tmp_path / "killed" / "checkpoints" / "step_000003" / "driver_state.json"
     deadline = time.time() + 300
@@ -79,7 +78,7 @@ def test_sigkill_of_the_driver_then_resume_loses_no_step(tmp_path, whole_run):
     process.wait()
     done = [m["step"] for m in read_metrics(tmp_path / "killed") if "reward/mean" in m]
     assert 3 <= max(done) < 5, "kill the run between the checkpoint and the end"
-    subprocess.run(cli(tmp_path, "killed", "--resume"), env=ENV, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(cli(tmp_path, "killed", "--resume"), env=cli_env, cwd=ROOT, check=True, capture_output=True)
     killed = read_metrics(tmp_path / "killed")
     assert [m["step"] for m in killed if "reward/mean" in m] == [1, 2, 3, 4, 5]
     assert without_timings(killed) == whole_run
@@ -87,8 +86,8 @@ def test_sigkill_of_the_driver_then_resume_loses_no_step(tmp_path, whole_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("actor", ["RolloutWorker", "RewardWorker"])
-def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, actor, whole_run):
-    process = subprocess.Popen(cli(tmp_path, "killed"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, actor, whole_run, cli_env):
+    process = subprocess.Popen(cli(tmp_path, "killed"), env=cli_env, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     kill_after_step(process, tmp_path / "killed", 2, actor)
     _, err = process.communicate(timeout=600)
@@ -100,9 +99,9 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, actor, whole
 
 
 @pytest.mark.slow
-def test_a_killed_learner_rank_stops_the_run_cleanly_and_resume_finishes_it(tmp_path):
+def test_a_killed_learner_rank_stops_the_run_cleanly_and_resume_finishes_it(tmp_path, cli_env):
     command = cli(tmp_path, "ranks", "trainer.world_size=2", "trainer.steps=4")
-    process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     kill_after_step(process, tmp_path / "ranks", 2, "Learner")
     started = time.time()
     _, err = process.communicate(timeout=300)
@@ -110,7 +109,7 @@ def test_a_killed_learner_rank_stops_the_run_cleanly_and_resume_finishes_it(tmp_
     assert process.returncode == 2
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "learner rank" in errors[0] and "--resume" in errors[0], err[-2000:]
-    done = subprocess.run(command + ["--resume"], env=ENV, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(command + ["--resume"], env=cli_env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     steps = [m["step"] for m in read_metrics(tmp_path / "ranks") if "reward/mean" in m]
     assert steps == [1, 2, 3, 4]

@@ -19,7 +19,6 @@ import yaml
 from rewards import Sample, build
 from tests.conftest import ROOT, TINY_BASE
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def write_pipeline(tmp_path: Path) -> Path:
@@ -59,11 +58,11 @@ def fingerprints(folder: Path) -> dict[str, tuple[float, str]]:
 
 
 @pytest.mark.slow
-def test_pipeline_runs_every_stage_and_resumes_the_interrupted_one(tmp_path):
+def test_pipeline_runs_every_stage_and_resumes_the_interrupted_one(tmp_path, cli_env):
     recipe = write_pipeline(tmp_path)
     run = tmp_path / "runs" / "mini"
     command = [sys.executable, "-m", "grpo.cli", "train", str(recipe)]
-    process = subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    process = subprocess.Popen(command, env=cli_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     chunks = run / "stages" / "rs" / "chunks"
     deadline = time.time() + 600
@@ -77,10 +76,10 @@ def test_pipeline_runs_every_stage_and_resumes_the_interrupted_one(tmp_path):
     done_chunks = fingerprints(chunks)
     assert 2 <= len(done_chunks) < 6
 
-    refused = subprocess.run(command, env=ENV, cwd=ROOT, capture_output=True, text=True)
+    refused = subprocess.run(command, env=cli_env, cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 2 and "was interrupted" in refused.stderr and "--resume" in refused.stderr
 
-    resumed = subprocess.run(command + ["--resume"], env=ENV, cwd=ROOT, capture_output=True, text=True)
+    resumed = subprocess.run(command + ["--resume"], env=cli_env, cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "cold: completed earlier" in resumed.stdout and "rl: completed earlier" in resumed.stdout
     assert "rs: resuming" in resumed.stdout
@@ -113,7 +112,7 @@ def test_pipeline_runs_every_stage_and_resumes_the_interrupted_one(tmp_path):
     assert all(row["provenance"]["stage"] == "rs" and row["provenance"]["checkpoint"].endswith("rl/model") for row in rows)
 
     # a finished pipeline run again runs nothing
-    again = subprocess.run(command, env=ENV, cwd=ROOT, capture_output=True, text=True)
+    again = subprocess.run(command, env=cli_env, cwd=ROOT, capture_output=True, text=True)
     assert again.returncode == 0 and again.stdout.count("completed earlier") == 4
 
 
@@ -125,11 +124,11 @@ def small_pipeline(tmp_path: Path, stages: list[dict]) -> Path:
     return path
 
 
-def test_a_generate_stage_that_keeps_nothing_stops_with_the_counts(tmp_path):
+def test_a_generate_stage_that_keeps_nothing_stops_with_the_counts(tmp_path, cli_env):
     impossible = {"name": "rs", "kind": "generate", "data": {"train": {"task": "arithmetic", "num_samples": 4}},
                   "generate": {"samples_per_prompt": 2, "accept": ["answer", "format"], "accept_threshold": 1.5}}
     done = subprocess.run([sys.executable, "-m", "grpo.cli", "train", str(small_pipeline(tmp_path, [impossible]))],
-                          env=ENV, cwd=ROOT, capture_output=True, text=True)
+                          env=cli_env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr[-2000:]
     error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "Traceback" not in done.stderr
@@ -139,7 +138,7 @@ def test_a_generate_stage_that_keeps_nothing_stops_with_the_counts(tmp_path):
     assert state["status"] == "failed" and "kept 0 of 8" in state["error"]
 
 
-def test_a_student_whose_tokenizer_cannot_write_the_template_fails_before_any_stage(tmp_path):
+def test_a_student_whose_tokenizer_cannot_write_the_template_fails_before_any_stage(tmp_path, cli_env):
     from tests.test_model_source import word_level_tokenizer
 
     student = tmp_path / "student"
@@ -152,7 +151,7 @@ def test_a_student_whose_tokenizer_cannot_write_the_template_fails_before_any_st
     stages = yaml.safe_load(write_pipeline(tmp_path).read_text())["stages"]
     stages[3]["from"] = str(student)
     done = subprocess.run([sys.executable, "-m", "grpo.cli", "train", str(small_pipeline(tmp_path, stages))],
-                          env=ENV, cwd=ROOT, capture_output=True, text=True)
+                          env=cli_env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2
     assert "error: stage 'student': the tokenizer of stages[3].model" in done.stderr and "'<think>'" in done.stderr
     assert "Traceback" not in done.stderr

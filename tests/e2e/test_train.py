@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,14 +87,13 @@ def test_grpo_through_ray_moves_policy_toward_reward(tmp_path, ray_cluster):
 
 
 @pytest.mark.slow
-def test_quickstart_doubles_test_accuracy(tmp_path):
+def test_quickstart_doubles_test_accuracy(tmp_path, cli_env):
     """The quickstart recipe, shortened to 12 steps, at least doubles the base's test accuracy
     (2026-12-03, 2 cores: 0.08 at step 0, 0.29 at step 8, 0.97 at step 12, 1.00 at 16 and 20)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = [sys.executable, "-m", "grpo.cli", "train", str(QUICKSTART), f"output_dir={tmp_path}", "name=qs",
            "trainer.steps=12", "rollout.prompts_per_step=8", "trainer.learning_rate=5e-5", "eval.every_steps=0",
            "eval.num_prompts=100", "logging.progress=false"]
-    subprocess.run(run, check=True, env=env, cwd=ROOT, capture_output=True)
+    subprocess.run(run, check=True, env=cli_env, cwd=ROOT, capture_output=True)
     evals = [m for m in read_metrics(tmp_path / "qs") if "eval/accuracy" in m]
     before, after = evals[0]["eval/accuracy"], evals[-1]["eval/accuracy"]
     assert after >= max(2 * before, before + 0.2), (before, after)

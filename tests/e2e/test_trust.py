@@ -4,7 +4,6 @@ checkpoint, a verifier plugin that returns NaN on a third of the samples."""
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 
@@ -16,7 +15,6 @@ from tests.conftest import ROOT, TINY_BASE
 
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 HOSTILE = ROOT / "tests" / "data" / "hostile_verifiers.py"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def cli(tmp_path, name, *extra):
@@ -27,11 +25,11 @@ def cli(tmp_path, name, *extra):
 
 
 @pytest.mark.slow
-def test_two_launches_into_one_folder_train_once(tmp_path):
+def test_two_launches_into_one_folder_train_once(tmp_path, cli_env):
     # 2 steps: the second launch meets the lock seconds after both start, long before the first ends
-    first = subprocess.Popen(cli(tmp_path, "twice", "trainer.steps=2"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+    first = subprocess.Popen(cli(tmp_path, "twice", "trainer.steps=2"), env=cli_env, cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    second = subprocess.Popen(cli(tmp_path, "twice", "trainer.steps=2"), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+    second = subprocess.Popen(cli(tmp_path, "twice", "trainer.steps=2"), env=cli_env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     outcomes = sorted([(p.wait(timeout=600), p.communicate()) for p in (first, second)], key=lambda x: x[0])
     (ok, _), (refused, (_, err)) = outcomes
@@ -42,13 +40,13 @@ def test_two_launches_into_one_folder_train_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_path):
+def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_path, cli_env):
     run = tmp_path / "damaged"
-    subprocess.run(cli(tmp_path, "damaged", "trainer.steps=2"), env=ENV, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(cli(tmp_path, "damaged", "trainer.steps=2"), env=cli_env, cwd=ROOT, check=True, capture_output=True)
     newest = run / "checkpoints" / "step_000002"
     state = newest / "learner_state.pt"
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # as a full disk or a bad copy leaves it
-    done = subprocess.run(cli(tmp_path, "damaged", "trainer.steps=3", "--resume"), env=ENV, cwd=ROOT,
+    done = subprocess.run(cli(tmp_path, "damaged", "trainer.steps=3", "--resume"), env=cli_env, cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "checkpoint step_000002 is damaged (learner_state.pt is" in done.stderr
@@ -59,10 +57,10 @@ def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_pat
 
 
 @pytest.mark.slow
-def test_a_plugin_scoring_nan_on_a_third_of_samples(tmp_path):
+def test_a_plugin_scoring_nan_on_a_third_of_samples(tmp_path, cli_env):
     verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{HOSTILE}:nan_on_a_third', weight: 0.5, fallback: 0.0}}]"
     done = subprocess.run(cli(tmp_path, "nan", "trainer.steps=3", verifiers, "rewards.correctness=answer"),
-                          env=ENV, cwd=ROOT, capture_output=True, text=True)
+                          env=cli_env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = [m for m in read_metrics(tmp_path / "nan") if "reward/mean" in m]
     assert len(metrics) == 3
@@ -78,9 +76,9 @@ def test_a_plugin_scoring_nan_on_a_third_of_samples(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_verifier_failing_everywhere_stops_in_one_line_with_the_traceback_in_the_log(tmp_path):
+def test_a_verifier_failing_everywhere_stops_in_one_line_with_the_traceback_in_the_log(tmp_path, cli_env):
     verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{HOSTILE}:returns_a_string'}}]"
-    done = subprocess.run(cli(tmp_path, "broken", verifiers, "rewards.correctness=answer"), env=ENV, cwd=ROOT,
+    done = subprocess.run(cli(tmp_path, "broken", verifiers, "rewards.correctness=answer"), env=cli_env, cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2
     error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
