@@ -93,10 +93,28 @@ def init_ray(recipe: Recipe) -> bool:
         runtime_env={"env_vars": env},
     )
     if address:
+        _check_reachable(address, "cluster.address" if recipe.cluster.address else "RAY_ADDRESS")
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=recipe.cluster.num_cpus or os.cpu_count(), **kwargs)
     return True
+
+
+def _check_reachable(address: str, source: str) -> None:
+    """A `host:port` that nothing answers on (a cluster since stopped, a stale RAY_ADDRESS) makes
+    ray.init wait for many minutes without a word: say so in a second instead. `auto` and
+    `ray://` addresses are left to Ray, which resolves and reports those itself."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise RecipeError(
+            f"{source} = {address}: no Ray cluster answers there ({err.strerror or err}); start one "
+            f"(`ray start --head`), fix the address, or unset it to start a local cluster") from None
 
 
 def start_actors(recipe: Recipe, *, with_learner: bool = True) -> Actors:

@@ -47,10 +47,13 @@ def ray_cluster():
 def cli_env(ray_cluster) -> dict[str, str]:
     """The environment for a `grpo train` subprocess: the repository importable, and RAY_ADDRESS
     naming the session's cluster, so the CLI joins it (~0.1 s) instead of starting its own (~3 s
-    to start, ~1.4 s to stop) in each of the suite's ~40 CLI runs. Each run is still its own Ray job
+    to start, ~1.4 s to stop) in each of the suite's CLI runs. Each run is still its own Ray job
     (its own workers, killed with its driver), so kill and resume tests keep their meaning."""
     import ray
 
+    # a test that calls ray.shutdown() would leave this address dead and every later CLI run
+    # waiting on it: such tests take the `ray_cluster` fixture instead
+    assert ray.is_initialized(), "the session's Ray cluster was shut down by an earlier test"
     return {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
 
 

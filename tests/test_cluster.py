@@ -58,7 +58,8 @@ def test_sharded_learners_with_spare_gpus_give_every_worker_its_own(tmp_path, mo
     (None, "10.0.0.1:6379", "10.0.0.1:6379"),  # RAY_ADDRESS, as `ray job submit` sets it for its entrypoint
     ("auto", "10.0.0.1:6379", "auto"),        # the recipe's own address wins
 ])
-def test_init_ray_joins_the_recipe_address_else_ray_address_else_starts_one(tmp_path, monkeypatch, address, env, joined):
+def test_init_ray_joins_the_recipe_address_else_ray_address_else_starts_one(tmp_path, monkeypatch, address, env,
+                                                                           joined):
     import ray
 
     from grpo.cluster import init_ray
@@ -66,6 +67,7 @@ def test_init_ray_joins_the_recipe_address_else_ray_address_else_starts_one(tmp_
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("grpo.cluster._check_reachable", lambda address, source: None)  # no cluster at 10.0.0.1
     if env is None:
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
     else:
@@ -78,3 +80,25 @@ def test_init_ray_joins_the_recipe_address_else_ray_address_else_starts_one(tmp_
     else:
         # joining a cluster: Ray refuses num_cpus there, so none is passed
         assert kwargs["address"] == joined and "num_cpus" not in kwargs
+
+
+def test_an_address_nothing_answers_on_fails_at_once_naming_where_it_came_from(tmp_path, monkeypatch):
+    """A stale RAY_ADDRESS (a cluster since stopped) would leave ray.init waiting for minutes."""
+    import socket
+
+    import ray
+
+    from grpo.cluster import init_ray
+    from grpo.config import RecipeError
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: pytest.fail("ray.init must not be reached"))
+    monkeypatch.setenv("RAY_ADDRESS", dead)
+    with pytest.raises(RecipeError, match=f"RAY_ADDRESS = {dead}: no Ray cluster answers there"):
+        init_ray(recipe_from_dict(minimal_recipe(tmp_path)))
+    monkeypatch.delenv("RAY_ADDRESS")
+    with pytest.raises(RecipeError, match=f"cluster.address = {dead}: no Ray cluster answers there"):
+        init_ray(recipe_from_dict(minimal_recipe(tmp_path, cluster={"address": dead})))

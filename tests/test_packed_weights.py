@@ -59,16 +59,13 @@ def test_pickle_and_a_read_only_buffer_still_give_the_tensors_without_warnings()
     assert all(torch.equal(tensors[n], t) for n, t in state.items())
 
 
-def test_ray_hands_workers_the_buffer_from_shared_memory():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=1, include_dashboard=False, ignore_reinit_error=True)
-    try:
-        state = _state()
-        received = ray.get(ray.put(pack(state)))
-        assert not received.buffer.flags.writeable  # zero-copy: a view of the object store, not a copy
-        assert all(torch.equal(received.tensors()[n], t) for n, t in state.items())
-    finally:
-        ray.shutdown()
+def test_ray_hands_workers_the_buffer_from_shared_memory(ray_cluster):
+    import ray
+
+    state = _state()
+    received = ray.get(ray.put(pack(state)))
+    assert not received.buffer.flags.writeable  # zero-copy: a view of the object store, not a copy
+    assert all(torch.equal(received.tensors()[n], t) for n, t in state.items())
 
 
 def test_unknown_dtype_is_named():

@@ -101,7 +101,8 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, actor, whole
 @pytest.mark.slow
 def test_a_killed_learner_rank_stops_the_run_cleanly_and_resume_finishes_it(tmp_path, cli_env):
     command = cli(tmp_path, "ranks", "trainer.world_size=2", "trainer.steps=4")
-    process = subprocess.Popen(command, env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     kill_after_step(process, tmp_path / "ranks", 2, "Learner")
     started = time.time()
     _, err = process.communicate(timeout=300)
