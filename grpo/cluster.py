@@ -110,7 +110,7 @@ def _check_reachable(address: str, source: str) -> None:
     if "://" in address or not host or not port.isdigit():
         return
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()  # [::1]:6379 too
     except OSError as err:
         raise RecipeError(
             f"{source} = {address}: no Ray cluster answers there ({err.strerror or err}); start one "
