@@ -52,6 +52,14 @@ TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_
 PURE_BF16 = "trainer.master_weights=none"
 SEPARATE = ["rollout.engine=vllm", "rollout.colocate=false", "rollout.vllm.gpu_memory_utilization=0.85",
             "algorithm.sampler_correction=tis", "trainer.microbatch_tokens=20480", PURE_BF16]
+
+
+def no_recompute(tokens: int) -> list[str]:
+    """Transformers engine, captured decode, packed micro-batches of `tokens`, no recomputation."""
+    return ["rollout.engine=transformers", "rollout.capture=cuda_graph", f"trainer.microbatch_tokens={tokens}",
+            "trainer.packing=true", "model.gradient_checkpointing=false", PURE_BF16]
+
+
 OURS = {
     # the issue's settings: micro-batch of 16 rows
     "ours-hf-mb16": ["rollout.engine=transformers", "trainer.microbatch_size=16", PURE_BF16],
@@ -64,20 +72,11 @@ OURS = {
     # the same without recomputation (a quarter of the training FLOPs): the candidate for the 40%
     # matmul goal; no vLLM holds memory here, so packed micro-batches of 16,384 real tokens keep
     # every activation
-    "ours-hf-graph-nogc": ["rollout.engine=transformers", "rollout.capture=cuda_graph", "trainer.microbatch_tokens=16384",
-                           "trainer.packing=true", "model.gradient_checkpointing=false", PURE_BF16],
+    "ours-hf-graph-nogc": no_recompute(16384),
     # the same with smaller token budgets: 16,384 kept activations worth 95 GiB at the peak (H200,
     # 2026-12-03) against TRL+vLLM's 65 GiB; the kept activations scale with the budget, so these
-    # two rows look for the budget that trains without recomputation at no more memory than TRL
-    "ours-hf-graph-nogc-8k": ["rollout.engine=transformers", "rollout.capture=cuda_graph",
-                              "trainer.microbatch_tokens=8192", "trainer.packing=true",
-                              "model.gradient_checkpointing=false", PURE_BF16],
-    "ours-hf-graph-nogc-6k": ["rollout.engine=transformers", "rollout.capture=cuda_graph",
-                              "trainer.microbatch_tokens=6144", "trainer.packing=true",
-                              "model.gradient_checkpointing=false", PURE_BF16],
-    "ours-hf-graph-nogc-4k": ["rollout.engine=transformers", "rollout.capture=cuda_graph",
-                              "trainer.microbatch_tokens=4096", "trainer.packing=true",
-                              "model.gradient_checkpointing=false", PURE_BF16],
+    # rows look for the budget that trains without recomputation at no more memory than TRL
+    **{f"ours-hf-graph-nogc-{k}k": no_recompute(k * 1024) for k in (8, 6, 4)},
     "ours-hf-eager": ["rollout.engine=transformers", "rollout.compile=false", "trainer.microbatch_tokens=20480", PURE_BF16],
     "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],

@@ -9,12 +9,12 @@
 #             none of the three is timed against another
 #   ablation  part 4's two arms (seed SEED) side by side, from the English base; ZERO=1 adds part 1's
 #             R1-Zero run (seed SEED, 100 steps, run r1-study-zero-SEED) from the same base beside them
-# Overrides after SEED (e.g. trainer.time_limit_minutes=4) go to the GRPO runs of zero-abl and ablation.
 #   pipeline  part 2's R1 pipeline with seed SEED, alone; its final model is part 3's teacher (RESUME=1
 #             continues one that an earlier call's time limit cut)
 #   distill   part 3 (a) with seed SEED, alone and timed (run r1-study-distill-SEED); then (b) GRPO from
 #             the student base for 150 steps with the same seed, alone and timed (wall times beside
 #             the accuracies). One seed a phase: (a) and (b) of one seed fit one 10-minute call
+# Overrides after SEED (e.g. trainer.time_limit_minutes=4) go to the GRPO runs of zero-abl, ablation and distill (b).
 set -euo pipefail
 phase=$1; out=$2; seed=${3:-1}
 shift $(( $# < 3 ? $# : 3 ))

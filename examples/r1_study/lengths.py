@@ -90,9 +90,9 @@ def plot(runs: list[Path], size: int, out: Path) -> None:
     arms = by_arm(runs, size)
     figure, (lengths, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
     for (name, results), colour in zip(arms.items(), ("tab:blue", "tab:orange", "tab:green", "tab:red")):
-        seeds = len(results)
-        steps = [(index + 0.5) * size for index in range(len(curve(results, "all")))]
-        lengths.plot(steps, curve(results, "incorrect"), color=colour, label=f"{name}: incorrect ({seeds} seeds)")
+        incorrect = curve(results, "incorrect")
+        steps = [(index + 0.5) * size for index in range(len(incorrect))]
+        lengths.plot(steps, incorrect, color=colour, label=f"{name}: incorrect ({len(results)} seeds)")
         lengths.plot(steps, curve(results, "correct"), color=colour, linestyle="--", label=f"{name}: correct")
         accuracy.plot(steps, curve(results, "accuracy"), color=colour, label=name)
     lengths.set(xlabel="step", ylabel="mean completion tokens", title="length of incorrect / correct completions")
