@@ -177,6 +177,11 @@ class RolloutConfig(_Section):
         "torch.compile's CUDA graphs (a compile per batch size and cache length), or CUDA graphs of the eager "
         "step captured directly (no compile; one extra step per shape)."
     )
+    release_cache: bool = Field(
+        False, description="Colocated transformers engine: free its KV cache after each generation, so the update "
+        "trains in that memory (as rollout.vllm.sleep does for vLLM). The decode graphs are captured again at the "
+        "next generation (about 3 extra decode steps per batch size). Needs rollout.capture=cuda_graph."
+    )
     engine_batch_size: int | None = Field(
         None, ge=1, description="Completions the transformers engine decodes together. Unset: on a GPU as many "
         "as a quarter of its memory holds in KV cache (a decode step costs about the same for 64 or 1,024 rows), "
@@ -523,6 +528,12 @@ class Recipe(_Section):
         if self.rewards.correctness is not None and self.rewards.correctness not in choices:
             raise _combination(
                 "rewards.correctness", self.rewards.correctness, f"must be one of the verifiers {labels}"
+            )
+        if self.rollout.release_cache and self.rollout.compile and self.rollout.capture != "cuda_graph":
+            # torch.compile's CUDA graphs are recorded against the cache's addresses: a cache freed and
+            # allocated again each step would have them re-recorded every step
+            raise _combination(
+                "rollout.release_cache", True, "needs rollout.capture=cuda_graph (or rollout.compile=false)"
             )
         if self.rollout.engine == "vllm" and self.trainer.device == "cpu":
             raise _combination(

@@ -8,7 +8,9 @@ recompile limit. Capturing the eager step as it is costs one extra step per shap
 
 What a replay relies on, and how this keeps it true:
 - the inputs are copied into the graph's own buffers before each replay;
-- the KV cache (a StaticCache) keeps its addresses: one graph per cache object;
+- the KV cache (a StaticCache) keeps its addresses: one graph per (cache addresses, shape); the
+  engine's caches share one pool (grpo/rollout/kv_pool.py), and when the pool grows the engine
+  calls `forget()`;
 - the model's weights keep their addresses: a weight sync copies in place, but anything that
   swaps a parameter or buffer tensor changes the fingerprint and drops every graph;
 - the capture's warm-up runs really execute the step; counters the cache advances in place
@@ -82,6 +84,11 @@ class GraphedDecode:
         if fingerprint != self.fingerprint:  # a tensor was swapped: every graph reads stale memory
             self.graphs.clear()
             self.fingerprint = fingerprint
+
+    def forget(self) -> None:
+        """Drop every graph: the engine replaced the KV pool's buffers, so the graphs' cache
+        addresses are freed memory (a later buffer could even land at the same address)."""
+        self.graphs.clear()
 
     def __call__(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache_position: torch.Tensor,
                  attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:

@@ -18,6 +18,7 @@ from grpo import decode_attention
 from grpo.config import Recipe
 from grpo.policy import position_ids_from_mask
 from grpo.rollout.base import Completion, SamplingParams, register_engine
+from grpo.rollout.kv_pool import KVPool, draw_from
 from grpo.rollout.sampling import sample_tokens
 
 
@@ -46,7 +47,8 @@ def build_transformers_engine(recipe: Recipe, tokenizer: Any, *, model: nn.Modul
                       "fails on Liger's Triton kernels and generation runs far slower (11x measured); generate with "
                       "rollout.engine=vllm, or set model.liger_kernel=false", stacklevel=2)
     return TransformersEngine(model, tokenizer, max_prompt_tokens=r.max_prompt_tokens, compile=r.compile,
-                              batch_size=r.engine_batch_size, capture=r.capture)
+                              batch_size=r.engine_batch_size, capture=r.capture,
+                              release_cache=r.release_cache and colocated)
 
 
 KV_SHARE = 0.25  # of the GPU's memory that an automatically sized batch's KV cache may take
@@ -84,11 +86,12 @@ class TransformersEngine:
 
     def __init__(self, model: nn.Module, tokenizer: Any, *, max_prompt_tokens: int | None = None, batch_size: int | None = None,
                  compile: bool = False, static_cache: bool | None = None, batch_bucket: int = 16, length_bucket: int = 64,
-                 compact: bool = True, capture: str = "torch_compile"):
+                 compact: bool = True, capture: str = "torch_compile", release_cache: bool = False):
         decode_attention.install()  # decode steps read the KV cache once per key/value head, not per query head
         self.model = model
         self.tokenizer = tokenizer
         self.compact = compact
+        self.release_cache = release_cache
         self.max_prompt_tokens = max_prompt_tokens
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
@@ -99,6 +102,7 @@ class TransformersEngine:
         self.batch_bucket = batch_bucket if self.static else 1
         self.length_bucket = length_bucket if self.static else 1
         self._caches: dict[tuple[int, int], Any] = {}
+        self._pool = KVPool()  # the caches' shared memory (a shrink's target overlaps its source)
         self._step = self._decode
         if compile and on_gpu:
             if capture == "cuda_graph":
@@ -122,7 +126,21 @@ class TransformersEngine:
             raise RuntimeError(f"weight sync mismatch: missing {real_missing[:3]}, unexpected {unexpected[:3]}")
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
-        return self.generate_ids([self.encode(prompt) for prompt in prompts], params)
+        completions = self.generate_ids([self.encode(prompt) for prompt in prompts], params)
+        self.finish_generation()
+        return completions
+
+    def finish_generation(self) -> None:
+        """With release_cache (colocated): drop every KV cache and the graphs captured against
+        them, so the update that follows can use that memory. The caches of workload R hold 17.5 GiB
+        while the update needs none of it; the price is capturing the graphs again next time."""
+        if not self.release_cache:
+            return
+        self._caches = {}
+        self._pool = KVPool()
+        forget = getattr(self._step, "forget", None)
+        if forget is not None:
+            forget()
 
     @torch.inference_mode()
     def generate_ids(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Completion]:
@@ -182,15 +200,28 @@ class TransformersEngine:
             self._step = self._decode
             return self._decode(*args)
 
-    def _static_cache(self, batch: int, length: int) -> Any:
+    def _static_cache(self, batch: int, length: int, reset: bool = True) -> Any:
+        """The engine's cache for (batch, length), its memory drawn from the pool. A shrink's target is
+        not reset: it overlaps the cache it is filled from."""
         from transformers import StaticCache
 
         key = (batch, length)
         if key not in self._caches:
             self._caches[key] = StaticCache(config=self.model.config, max_cache_len=length)
-        else:
+            draw_from(self._pool, self._caches[key])
+        elif reset:
             self._caches[key].reset()
         return self._caches[key]
+
+    def _forget_stale_caches(self, generation: int, current: Any) -> None:
+        """After the pool replaced a buffer (a larger cache than ever before), drop the caches made on
+        the old ones, and the graphs captured against them, so that their memory is freed."""
+        if self._pool.generation == generation:
+            return
+        self._caches = {key: cache for key, cache in self._caches.items() if cache is current}
+        forget = getattr(self._step, "forget", None)
+        if forget is not None:
+            forget()
 
     def _generate_batch(
         self, rows: list[tuple[int, list[int]]], params: SamplingParams, generator: torch.Generator
@@ -275,10 +306,11 @@ class TransformersEngine:
         if not self.static:
             state.cache.batch_select_indices(keep)
             return
-        smaller = self._static_cache(len(keep), state.cache.layers[0].max_cache_len)
+        smaller = self._static_cache(len(keep), state.cache.layers[0].max_cache_len, reset=False)
         for old, new in zip(state.cache.layers, smaller.layers):
             if not new.is_initialized:
                 new.lazy_initialization(old.keys[: len(keep)], old.values[: len(keep)])
+            # both are views of the pool's buffer for this layer: gather the rows first, then write
             new.keys.copy_(old.keys.index_select(0, keep))
             new.values.copy_(old.values.index_select(0, keep))
             if hasattr(old, "cumulative_length"):  # where the next token is written (transformers 5)
@@ -306,6 +338,7 @@ class TransformersEngine:
         count, width = input_ids.shape
         position_ids = position_ids_from_mask(prompt_mask)
         if self.static:
+            generation = self._pool.generation
             cache = self._static_cache(count, width + max_tokens)
             attention_mask = torch.zeros((count, width + max_tokens), dtype=torch.long, device=self.device)
             attention_mask[:, :width] = prompt_mask
@@ -313,6 +346,7 @@ class TransformersEngine:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                                 cache_position=positions[:width], **{self.cache_kwarg: cache}, use_cache=True,
                                 logits_to_keep=1).logits[:, -1]
+            self._forget_stale_caches(generation, cache)  # the prefill allocated the cache's layers
         else:
             cache = DynamicCache()
             attention_mask = prompt_mask
