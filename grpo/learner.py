@@ -26,6 +26,7 @@ from grpo.config import Recipe, TrainerConfig
 from grpo.distributed import all_reduce_sum, full, init_group, shard_model, split_rows
 from grpo.moe import RouterStats, load_metrics
 from grpo.optim import MasterWeightAdamW
+from grpo.phase_memory import PhasePeaks
 from grpo.policy import (
     CompletionLogprobs, load_model, load_tokenizer, resolve_device, resolve_dtype, training_attention,
 )
@@ -136,6 +137,11 @@ class Learner:
         else:
             self.optimizer = schedulable = torch.optim.AdamW(trainable, **options)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(schedulable, lambda step: lr_factor(step, t))
+        self.peaks = None
+        if self.device.type == "cuda":
+            device = self.device
+            self.peaks = PhasePeaks(lambda: torch.cuda.max_memory_allocated(device),
+                                    lambda: torch.cuda.reset_peak_memory_stats(device))
         if recipe.rollout.colocate:
             from grpo.rollout.factory import build_engine
 
@@ -149,7 +155,10 @@ class Learner:
         """`rows`: the prompts' dataset rows, which a multi-turn environment starts from."""
         if self.engine is None:
             raise RuntimeError("generate() on the learner needs rollout.colocate=true")
-        return sample(self.engine, self.episodes, prompts, rows, params)
+        completions = sample(self.engine, self.episodes, prompts, rows, params)
+        if self.peaks is not None:
+            self.peaks.end_phase("generate")
+        return completions
 
     def pad_token_id(self) -> int:
         return int(self.tokenizer.pad_token_id)
@@ -367,10 +376,10 @@ class Learner:
     def _end_step(self, metrics: dict[str, float]) -> dict[str, float]:
         self.scheduler.step()
         metrics["time/engine_sync"] = self._weights_changed()
-        if self.device.type == "cuda":
-            # the peak since the last step: this step's generation (colocated) and its update
-            metrics["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
-            torch.cuda.reset_peak_memory_stats(self.device)
+        if self.peaks is not None:
+            # the peak since the last step, split into its generation (colocated) and its update
+            self.peaks.end_phase("train")
+            metrics.update(self.peaks.metrics())
             if self.world_size > 1:  # every rank's own peak (a collective): shards need not be equal
                 mine = [metrics["memory/peak_gib"] if r == self.rank else 0.0 for r in range(self.world_size)]
                 for r, peak in enumerate(all_reduce_sum(mine, self.device)):
