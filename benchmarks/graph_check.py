@@ -9,6 +9,12 @@ step costs ~50-65 ms whatever the batch (benchmarks/decode_scaling.py): launches
     python benchmarks/graph_check.py --out $OUT/graphs            # GPU
     python benchmarks/graph_check.py --shape study --tokens 256 --out $OUT/graphs-study   # the R1 study's 17.5M base
     python benchmarks/graph_check.py --tiny --out /tmp/graphs     # CPU plumbing check (no capture)
+    python benchmarks/graph_check.py --finish 64 --tokens 256 --modes dynamic,cuda_graph,cuda_graph_release --out $OUT/pool
+
+`--finish K` treats K token ids as EOS, so rows end at different steps and compaction moves the
+survivors into smaller caches (all of them views of one KV pool, grpo/rollout/kv_pool.py); the
+mode `cuda_graph_release` frees the caches after each call (rollout.release_cache). `held_gib`
+is what the engine still holds after its call: the largest cache, or nothing when released.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--modes", default="dynamic,eager,cuda_graph,torch_compile")
     parser.add_argument("--shape", choices=["1.5b", "study"], default="1.5b")
+    parser.add_argument("--finish", type=int, default=0, help="token ids that end a row (0: every row runs --tokens)")
     args = parser.parse_args()
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -64,19 +71,26 @@ def main() -> None:
     rows, tokens, prompt = (args.rows, args.tokens, prompt) if not args.tiny else (8, 8, 16)
     generator = torch.Generator().manual_seed(0)
     prompts = [torch.randint(10, dims["vocab_size"] - 10, (prompt - (i % 7),), generator=generator).tolist() for i in range(rows)]
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=tokens, ignore_eos=True)
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=tokens, ignore_eos=not args.finish)
     results, reference = {}, None
     for mode in args.modes.split(","):
         # dynamic: rollout.compile=false (DynamicCache, eager); eager: the static cache without capture
-        captured = mode in ("cuda_graph", "torch_compile")
+        release = mode.endswith("_release")
+        capture = mode.removesuffix("_release")
+        captured = capture in ("cuda_graph", "torch_compile")
+        baseline = torch.cuda.memory_allocated() if cuda else 0
         engine = TransformersEngine(model, _Tokenizer(), static_cache=mode != "dynamic", compile=captured and cuda,
-                                    capture=mode if captured else "torch_compile", batch_size=rows)
+                                    capture=capture if captured else "torch_compile", batch_size=rows,
+                                    release_cache=release)
+        if args.finish:
+            engine.eos_ids = list(range(10, 10 + args.finish))
         times = []
         for _ in range(2):  # the first call captures / compiles
             if cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
             out = engine.generate_ids(prompts, params)
+            engine.finish_generation()
             if cuda:
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
@@ -84,7 +98,11 @@ def main() -> None:
         reference = reference or ids
         same = sum(a == b for a, b in zip(ids, reference)) / len(ids)
         results[mode] = {"first_call_s": times[0], "warm_call_s": times[1], "ms_per_step": 1000 * times[1] / tokens,
-                         "greedy_rows_equal_to_first_mode": same, "captures": getattr(engine._step, "captures", None)}
+                         "greedy_rows_equal_to_first_mode": same, "captures": getattr(engine._step, "captures", None),
+                         "mean_length": sum(map(len, ids)) / len(ids), "caches": len(engine._caches),
+                         "held_gib": ((torch.cuda.memory_allocated() - baseline) / 2**30) if cuda else None,
+                         "pool_gib": engine._pool.nbytes() / 2**30}
+        del engine, out
         print(mode, json.dumps(results[mode]), flush=True)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

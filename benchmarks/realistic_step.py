@@ -75,8 +75,12 @@ OURS = {
     "ours-hf-graph-nogc": no_recompute(16384),
     # the same with smaller token budgets: 16,384 kept activations worth 95 GiB at the peak (H200,
     # 2026-12-03) against TRL+vLLM's 65 GiB; the kept activations scale with the budget, so these
-    # rows look for the budget that trains without recomputation at no more memory than TRL
-    **{f"ours-hf-graph-nogc-{k}k": no_recompute(k * 1024) for k in (8, 6, 4)},
+    # rows look for the budget that trains without recomputation at no more memory than TRL. Since
+    # the KV pool (grpo/rollout/kv_pool.py) frees ~17 GiB of idle caches, 12k is expected to fit too
+    **{f"ours-hf-graph-nogc-{k}k": no_recompute(k * 1024) for k in (12, 8, 6, 4)},
+    # the KV cache freed after each generation (rollout.release_cache): the update trains in its
+    # 17.5 GiB, and the decode graphs are captured again each step (~1 s predicted)
+    **{f"ours-hf-graph-nogc-{k}k-release": no_recompute(k * 1024) + ["rollout.release_cache=true"] for k in (16, 12)},
     "ours-hf-eager": ["rollout.engine=transformers", "rollout.compile=false", "trainer.microbatch_tokens=20480", PURE_BF16],
     "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],
@@ -182,8 +186,11 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
     split["time/sync"] += engine_sync
     # asynchronous rows: how long training waited for the rollouts, and how old they were
     overlap = {k: [m[k] for m in rows if k in m] for k in ("time/rollout_wait", "rollout/staleness")}
+    # which phase set the peak (memory/generate_peak_gib, memory/train_peak_gib; colocated rows)
+    phases = {k: max(m[k] for m in rows) for k in ("memory/generate_peak_gib", "memory/train_peak_gib")
+              if rows and all(k in m for m in rows)}
     return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
-            "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows],
+            "peak_split": phases, "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows],
             **{k: v for k, v in overlap.items() if v}}
 
 
@@ -229,7 +236,7 @@ def histogram(lengths: list[int]) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = ["| system | median step s | completion tok/s | peak GiB | generate / train / sync s | lengths mean p10 p50 p90 (at cap) |",
+    lines = ["| system | median step s | completion tok/s | peak GiB (generate / train) | generate / train / sync s | lengths mean p10 p50 p90 (at cap) |",
              "| --- | --- | --- | --- | --- | --- |"]
     rates = {}
     for name, result in results.items():
@@ -243,7 +250,10 @@ def report(results: dict) -> str:
         split = result.get("split")
         split_text = " / ".join(f"{split[k]:.1f}" for k in ("time/generate", "time/train", "time/sync")) if split else ""
         hist_text = (f"{hist['mean']:.0f} {hist['p10']} {hist['p50']} {hist['p90']} ({hist['at_cap']:.1%})" if hist else "")
-        lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {result['peak_gib']:.1f} | {split_text} | {hist_text} |")
+        phases = result.get("peak_split") or {}
+        peak_text = f"{result['peak_gib']:.1f}" + (
+            f" ({phases['memory/generate_peak_gib']:.1f} / {phases['memory/train_peak_gib']:.1f})" if len(phases) == 2 else "")
+        lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {peak_text} | {split_text} | {hist_text} |")
     for name, result in results.items():
         if result.get("rollout/staleness"):
             lines.append(f"\n{name}: training waited {statistics.median(result['time/rollout_wait']):.1f} s a step for "
