@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
+from benchmarks.bench_memory import peak_text, phase_peaks  # noqa: E402
 from benchmarks.gpu_idle import wait_for_idle_gpu  # noqa: E402
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
@@ -186,11 +187,8 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
     split["time/sync"] += engine_sync
     # asynchronous rows: how long training waited for the rollouts, and how old they were
     overlap = {k: [m[k] for m in rows if k in m] for k in ("time/rollout_wait", "rollout/staleness")}
-    # which phase set the peak (memory/generate_peak_gib, memory/train_peak_gib; colocated rows)
-    phases = {k: max(m[k] for m in rows) for k in ("memory/generate_peak_gib", "memory/train_peak_gib")
-              if rows and all(k in m for m in rows)}
     return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
-            "peak_split": phases, "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows],
+            "peak_split": phase_peaks(rows), "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows],
             **{k: v for k, v in overlap.items() if v}}
 
 
@@ -250,10 +248,7 @@ def report(results: dict) -> str:
         split = result.get("split")
         split_text = " / ".join(f"{split[k]:.1f}" for k in ("time/generate", "time/train", "time/sync")) if split else ""
         hist_text = (f"{hist['mean']:.0f} {hist['p10']} {hist['p50']} {hist['p90']} ({hist['at_cap']:.1%})" if hist else "")
-        phases = result.get("peak_split") or {}
-        peak_text = f"{result['peak_gib']:.1f}" + (
-            f" ({phases['memory/generate_peak_gib']:.1f} / {phases['memory/train_peak_gib']:.1f})" if len(phases) == 2 else "")
-        lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {peak_text} | {split_text} | {hist_text} |")
+        lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {peak_text(result, 1)} | {split_text} | {hist_text} |")
     for name, result in results.items():
         if result.get("rollout/staleness"):
             lines.append(f"\n{name}: training waited {statistics.median(result['time/rollout_wait']):.1f} s a step for "
