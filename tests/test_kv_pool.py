@@ -133,3 +133,26 @@ def test_release_cache_with_torch_compiles_graphs_is_refused(tmp_path):
     with pytest.raises(RecipeError, match="rollout.release_cache = True.*rollout.capture=cuda_graph"):
         recipe_from_dict(minimal_recipe(tmp_path, rollout={"release_cache": True}))  # capture defaults to torch_compile
     recipe_from_dict(minimal_recipe(tmp_path, rollout={"release_cache": True, "compile": False}))
+
+
+@pytest.mark.parametrize("graphed", [False, True])
+def test_released_caches_are_freed_at_once_not_at_the_next_garbage_collection(graphed):
+    """A reference cycle (a layer holding a closure that holds the layer) would keep 17.5 GiB of
+    workload R's cache allocated until Python's cycle collector happened to run: during the update
+    that release_cache is meant to make room for."""
+    import gc
+    import weakref
+
+    engine = small_engine(**OPTIONS, release_cache=True)
+    if graphed:  # the captured graphs, dropped with the cache, must not hold it either
+        engine._step = GraphedDecode(engine._decode, engine.model, backend=EagerCapture())
+    gc.collect()
+    gc.disable()
+    try:
+        engine.generate_ids([engine.encode(p) for p in MANY], PARAMS)
+        caches = [weakref.ref(cache) for cache in engine._caches.values()]
+        buffers = [weakref.ref(buffer) for buffer in engine._pool.buffers.values()]
+        engine.finish_generation()
+        assert caches and all(ref() is None for ref in caches + buffers)
+    finally:
+        gc.enable()

@@ -16,6 +16,7 @@ engine then forgets every cache (and graph) made on the old one.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -50,17 +51,24 @@ class KVPool:
 
 def draw_from(pool: KVPool, cache: Any) -> None:
     """Make each layer of a fresh StaticCache take its keys and values from `pool` when it first
-    allocates them (transformers allocates lazily, at the prefill's first write to each layer)."""
+    allocates them (transformers allocates lazily, at the prefill's first write to each layer).
+
+    The patch holds the layer weakly and calls the class's function, not a bound method: a layer
+    holding a closure that holds the layer is a reference cycle, which would keep a dropped
+    cache's memory allocated until Python's cycle collector happened to run."""
     for index, layer in enumerate(getattr(cache, "layers", [])):
-        original = layer.lazy_initialization
+        layer.lazy_initialization = _pooled_initialization(pool, index, weakref.ref(layer),
+                                                           type(layer).lazy_initialization)
 
-        def pooled(key_states: torch.Tensor, value_states: torch.Tensor, _layer=layer, _index=index,
-                   _original=original) -> None:
-            _original(key_states, value_states)  # sets every attribute this transformers version needs
-            _layer.keys = pool.view(_index, "keys", _layer.keys)
-            _layer.values = pool.view(_index, "values", _layer.values)
-            # as transformers does for its own tensors: a torch.compile'd step must not copy them
-            torch._dynamo.mark_static_address(_layer.keys)
-            torch._dynamo.mark_static_address(_layer.values)
 
-        layer.lazy_initialization = pooled
+def _pooled_initialization(pool: KVPool, index: int, layer_ref: "weakref.ref[Any]", original: Any) -> Any:
+    def pooled(key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        layer = layer_ref()
+        original(layer, key_states, value_states)  # sets every attribute this transformers version needs
+        layer.keys = pool.view(index, "keys", layer.keys)
+        layer.values = pool.view(index, "values", layer.values)
+        # as transformers does for its own tensors: a torch.compile'd step must not copy them
+        torch._dynamo.mark_static_address(layer.keys)
+        torch._dynamo.mark_static_address(layer.values)
+
+    return pooled
