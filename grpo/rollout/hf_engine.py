@@ -134,13 +134,9 @@ class TransformersEngine:
         """With release_cache (colocated): drop every KV cache and the graphs captured against
         them, so the update that follows can use that memory. The caches of workload R hold 17.5 GiB
         while the update needs none of it; the price is capturing the graphs again next time."""
-        if not self.release_cache:
-            return
-        self._caches = {}
-        self._pool = KVPool()
-        forget = getattr(self._step, "forget", None)
-        if forget is not None:
-            forget()
+        if self.release_cache:
+            self._pool = KVPool()
+            self._drop_caches()
 
     @torch.inference_mode()
     def generate_ids(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[Completion]:
@@ -213,12 +209,10 @@ class TransformersEngine:
             self._caches[key].reset()
         return self._caches[key]
 
-    def _forget_stale_caches(self, generation: int, current: Any) -> None:
-        """After the pool replaced a buffer (a larger cache than ever before), drop the caches made on
-        the old ones, and the graphs captured against them, so that their memory is freed."""
-        if self._pool.generation == generation:
-            return
-        self._caches = {key: cache for key, cache in self._caches.items() if cache is current}
+    def _drop_caches(self, keep: Any = None) -> None:
+        """Drop every cache but `keep`, and every captured graph (they read the dropped caches'
+        memory), so that the memory is freed."""
+        self._caches = {key: cache for key, cache in self._caches.items() if cache is keep}
         forget = getattr(self._step, "forget", None)
         if forget is not None:
             forget()
@@ -346,7 +340,8 @@ class TransformersEngine:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                                 cache_position=positions[:width], **{self.cache_kwarg: cache}, use_cache=True,
                                 logits_to_keep=1).logits[:, -1]
-            self._forget_stale_caches(generation, cache)  # the prefill allocated the cache's layers
+            if self._pool.generation != generation:  # the prefill grew the pool: older caches view freed buffers
+                self._drop_caches(keep=cache)
         else:
             cache = DynamicCache()
             attention_mask = prompt_mask

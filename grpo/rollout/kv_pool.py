@@ -23,7 +23,7 @@ import torch
 
 
 class KVPool:
-    """Buffers keyed by (layer, "keys" | "values"); `views` hands out a cache's tensors from them."""
+    """Buffers keyed by (layer, "keys" | "values"); `view` hands out a cache's tensors from them."""
 
     def __init__(self) -> None:
         self.buffers: dict[tuple[int, str], torch.Tensor] = {}
