@@ -20,6 +20,7 @@ is what the engine still holds after its call: the largest cache, or nothing whe
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -78,6 +79,7 @@ def main() -> None:
         release = mode.endswith("_release")
         capture = mode.removesuffix("_release")
         captured = capture in ("cuda_graph", "torch_compile")
+        gc.collect()  # the last mode's engine is a reference cycle (its captured step holds it): free it first
         baseline = torch.cuda.memory_allocated() if cuda else 0
         engine = TransformersEngine(model, _Tokenizer(), static_cache=mode != "dynamic", compile=captured and cuda,
                                     capture=capture if captured else "torch_compile", batch_size=rows,
