@@ -29,4 +29,18 @@ for part in "$work"/parts/part*; do
 done
 grep -q '^/.vc' .git/info/exclude || echo '/.vc*/' >> .git/info/exclude
 ../shared/tools/device-wheels .whl pydantic==2.14.3 pydantic-core==2.50.4 annotated-types typing-inspection liger-kernel==0.8.5
+# Ray 2.60's wheel with the working tree (18 MiB) no longer fits one call's 64 MiB carry: drop the
+# libraries grpo never imports (RLlib, Serve, Data, Train, Tune) and the dashboard's web client
+for wheel in .whl/ray-*.whl; do
+  tmp=$(mktemp -d)
+  (cd "$tmp" && unzip -q "$OLDPWD/$wheel" && rm -rf ray/rllib ray/serve ray/data ray/train ray/tune ray/dashboard/client \
+    && python3 - <<'PY'
+import os
+record = [p for p in os.listdir(".") if p.endswith(".dist-info")][0] + "/RECORD"
+kept = [line for line in open(record) if os.path.exists(line.split(",")[0])]
+open(record, "w").writelines(kept)
+PY
+  )
+  rm -f "$wheel" && (cd "$tmp" && zip -qr "$OLDPWD/$wheel" .) && rm -rf "$tmp"
+done
 ls -la .vc*/ .whl | head -40
