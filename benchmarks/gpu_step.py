@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_memory import peak_text, phase_peaks  # noqa: E402
+from benchmarks.bench_memory import HEADER, peak_text, phase_peaks  # noqa: E402
 from benchmarks.gpu_idle import wait_for_idle_gpu  # noqa: E402
 
 PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
@@ -278,7 +278,7 @@ def versions() -> dict:
 
 def report(results: dict, floor: float | None) -> str:
     completions = PROMPTS_PER_STEP * GENERATIONS
-    lines = ["| setting | median step s | completions/s | peak GiB (generate / train) | generate / rewards / train / sync s |",
+    lines = ["| setting | median step s | completions/s | " + HEADER + " | generate / rewards / train / sync s |",
              "| --- | --- | --- | --- | --- |"]
     medians = {}
     for name, result in results.items():

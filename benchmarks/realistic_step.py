@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_memory import peak_text, phase_peaks  # noqa: E402
+from benchmarks.bench_memory import HEADER, peak_text, phase_peaks  # noqa: E402
 from benchmarks.gpu_idle import wait_for_idle_gpu  # noqa: E402
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
@@ -234,7 +234,7 @@ def histogram(lengths: list[int]) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = ["| system | median step s | completion tok/s | peak GiB (generate / train) | generate / train / sync s | lengths mean p10 p50 p90 (at cap) |",
+    lines = ["| system | median step s | completion tok/s | " + HEADER + " | generate / train / sync s | lengths mean p10 p50 p90 (at cap) |",
              "| --- | --- | --- | --- | --- | --- |"]
     rates = {}
     for name, result in results.items():

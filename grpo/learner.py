@@ -361,7 +361,7 @@ class Learner:
         grad_norm = full(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.trainer.max_grad_norm))
         finite = bool(torch.isfinite(grad_norm))
         if finite:
-            self.optimizer.step()
+            self._optimizer_step()
         # else skip it, as a GRPO update is skipped: clipping by an infinite norm writes NaN into
         # every weight, and one batch of a sound run can meet a kernel's bug (pytorch#196678 did)
         self.optimizer.zero_grad(set_to_none=True)
@@ -373,11 +373,21 @@ class Learner:
             metrics["train/skipped_updates"] = metrics["train/all_skipped"] = 1.0
         return self._end_step(metrics)
 
+    def _optimizer_step(self) -> None:
+        """The optimizer's step, its peak apart from forward/backward's (`memory/optimizer_peak_gib`):
+        with recomputed activations the step (gradients, masters, Adam state) can set the peak."""
+        if self.peaks is not None:
+            self.peaks.end_phase("train")
+        self.optimizer.step()
+        if self.peaks is not None:
+            self.peaks.end_phase("optimizer")
+
     def _end_step(self, metrics: dict[str, float]) -> dict[str, float]:
         self.scheduler.step()
         metrics["time/engine_sync"] = self._weights_changed()
         if self.peaks is not None:
-            # the peak since the last step, split into its generation (colocated) and its update
+            # the peak since the last step, split into its generation (colocated), forward/backward
+            # and optimizer step
             self.peaks.end_phase("train")
             metrics.update(self.peaks.metrics())
             if self.world_size > 1:  # every rank's own peak (a collective): shards need not be equal
@@ -422,7 +432,7 @@ class Learner:
         # the global norm, the same on every rank: counted once (every rank keeps the key, so the
         # ranks' statistics reduce element by element)
         _accumulate(stats, "grad_norm", float(grad_norm), 1.0 if self.rank == 0 else 0.0)
-        self.optimizer.step()
+        self._optimizer_step()
         self.optimizer.zero_grad(set_to_none=True)
         return losses
 

@@ -15,28 +15,43 @@ import torch
 
 class MasterWeightAdamW:
     """Drop-in for the few optimizer methods the learner uses; `inner` is a real torch optimizer
-    (the LR scheduler drives it)."""
+    (the LR scheduler drives it).
 
-    def __init__(self, params: list[torch.nn.Parameter], **kwargs: Any):
+    The step runs over `chunks` of parameters, smallest first, each a few float32 gradients at a
+    time: converting every gradient to float32 at once held all of them (4 bytes a parameter) on
+    top of the weights, masters and Adam state, the update's peak of a run whose activations are
+    recomputed. AdamW updates each parameter from its own state, so stepping them in groups is
+    the same update; the largest (the embedding) goes last, when almost every bf16 gradient has
+    been released already.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter], chunks: int = 16, **kwargs: Any):
         self.params = list(params)
         self.master = [p.detach().float().clone().requires_grad_(True) for p in self.params]
         self.inner = torch.optim.AdamW(self.master, **kwargs)
+        self.groups = _size_groups([p.numel() for p in self.params], chunks)
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
         return self.inner.param_groups
 
     def step(self) -> None:
-        for param, master in zip(self.params, self.master):
-            master.grad = None if param.grad is None else param.grad.float()
-            # the low-precision gradient is spent once copied: releasing it here keeps the two
-            # copies of every gradient (2 + 4 bytes a parameter) from coexisting at the step, by
-            # estimate the peak of a run whose activations are recomputed (0.9 GiB for 0.5B)
-            param.grad = None
-        self.inner.step()
-        with torch.no_grad():
-            for param, master in zip(self.params, self.master):
-                param.copy_(master)
+        for group in self.groups:
+            stepped = []
+            for i in group:
+                param, master = self.params[i], self.master[i]
+                if param.grad is None:
+                    continue  # AdamW skips a parameter without a gradient; so does this step
+                master.grad = param.grad.float()
+                param.grad = None  # spent once copied: its 2 bytes a parameter go before the next
+                stepped.append(i)
+            if not stepped:
+                continue
+            self.inner.step()  # touches only the parameters that hold a gradient: this group's
+            with torch.no_grad():
+                for i in stepped:
+                    self.params[i].copy_(self.master[i])
+                    self.master[i].grad = None
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for param in self.params:
@@ -53,3 +68,21 @@ class MasterWeightAdamW:
                 master.copy_(saved.to(master.device))
                 param.copy_(master)
         self.inner.load_state_dict(state["inner"])
+
+
+def _size_groups(sizes: list[int], chunks: int) -> list[list[int]]:
+    """Indices of `sizes` in ascending order, cut into consecutive groups of about total/chunks
+    elements (a tensor larger than that is a group of its own)."""
+    budget = max(1, sum(sizes) // max(1, chunks))
+    groups: list[list[int]] = []
+    current: list[int] = []
+    held = 0
+    for i in sorted(range(len(sizes)), key=lambda i: sizes[i]):
+        if current and held + sizes[i] > budget:
+            groups.append(current)
+            current, held = [], 0
+        current.append(i)
+        held += sizes[i]
+    if current:
+        groups.append(current)
+    return groups

@@ -3,7 +3,9 @@
 Why: a colocated step's one peak does not say which phase set it. Workload R's peak was the
 transformers engine's KV caches still allocated while the learner trained; the split shows
 that at a glance (`memory/generate_peak_gib` vs `memory/train_peak_gib`), and says which knob
-to turn (the rollout's batch and length, or the trainer's micro-batch and checkpointing).
+to turn (the rollout's batch and length, or the trainer's micro-batch and checkpointing). The
+optimizer's step is its own phase (`memory/optimizer_peak_gib`): with recomputed activations the
+gradients, master weights and Adam state it touches can set the peak rather than backward.
 The reading and resetting are passed in, so the bookkeeping is tested without a GPU.
 """
 

@@ -126,3 +126,24 @@ def test_the_learners_forward_and_backward_run_without_cudnn_attention(tmp_path,
     learner.sft_step(batch, step=1)
     assert calls == [1, 1]  # each backward ran inside the guard (an odd count of events: entered, not left)
     assert seen.count("enter") == seen.count("exit") == 4  # two forwards and two backwards
+
+
+def test_the_optimizer_steps_peak_is_reported_apart_from_forward_and_backward(tmp_path, tiny_base):
+    """A fake allocation counter (the GPU's is not here): 3 GiB during backward, 7 during the
+    optimizer's step; each phase reports its own, the step the higher."""
+    from grpo.phase_memory import GIB, PhasePeaks
+
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, trainer={"learning_rate": 1e-3, "microbatch_size": 4}))
+    learner = Learner(recipe, threads=1)
+    prompts = [R1_ZERO_TEMPLATE.format(prompt=f"What is {a} + 34?") for a in (12, 55)]
+    batch = build_batch(learner.generate(prompts, SamplingParams(n=4, max_tokens=8, seed=0)), learner.pad_token_id())
+    batch.advantages = torch.linspace(-1.0, 1.0, len(batch))
+    high = {"gib": 0.0}
+    learner.peaks = PhasePeaks(lambda: high["gib"] * GIB, lambda: high.update(gib=1.0))
+    hook = next(learner.model.parameters()).register_hook(lambda grad: high.update(gib=max(high["gib"], 3.0)) or grad)
+    step = learner.optimizer.step
+    learner.optimizer.step = lambda: (high.update(gib=max(high["gib"], 7.0)), step())
+    metrics = learner.train_step(batch, step=0)
+    hook.remove()
+    assert metrics["memory/train_peak_gib"] == 3.0 and metrics["memory/optimizer_peak_gib"] == 7.0
+    assert metrics["memory/peak_gib"] == 7.0

@@ -51,3 +51,40 @@ def test_the_step_is_adamw_on_float32_copies_and_releases_the_bf16_gradients():
     for weight, master, ref in zip(weights, optimizer.master, reference):
         assert torch.equal(master.detach(), ref.detach())
         assert torch.equal(weight.detach(), ref.detach().to(torch.bfloat16))
+
+
+def test_size_groups_ascend_and_keep_to_the_budget():
+    from grpo.optim import _size_groups
+
+    # total 100, 4 chunks -> budget 25; the 40 exceeds it alone and goes last
+    assert _size_groups([40, 5, 10, 20, 15, 10], 4) == [[1, 2, 5], [4], [3], [0]]
+    assert _size_groups([3], 16) == [[0]]
+
+
+def test_the_step_in_groups_holds_one_group_of_float32_gradients_and_equals_one_adamw_step():
+    torch.manual_seed(1)
+    sizes = (7, 300, 2, 50, 50, 1000)
+    weights = [torch.nn.Parameter(torch.randn(n, dtype=torch.bfloat16)) for n in sizes]
+    reference = [torch.nn.Parameter(w.detach().float().clone()) for w in weights]
+    optimizer = MasterWeightAdamW(weights, chunks=4, lr=1e-2, weight_decay=0.1)
+    plain = torch.optim.AdamW(reference, lr=1e-2, weight_decay=0.1)
+    live: list[int] = []  # float32 gradient elements alive at each inner step
+    inner_step = optimizer.inner.step
+
+    def watched_step():
+        live.append(sum(m.grad.numel() for m in optimizer.master if m.grad is not None))
+        return inner_step()
+
+    optimizer.inner.step = watched_step
+    for step in range(3):
+        for i, (weight, ref) in enumerate(zip(weights, reference)):
+            skip = step == 1 and i == 3  # a parameter without a gradient this step is left alone
+            weight.grad = None if skip else torch.randn_like(weight)
+            ref.grad = None if skip else weight.grad.float()
+        optimizer.step()
+        plain.step()
+    # budget 1409 // 4 = 352: groups {2, 7, 50, 50} (109), {300}, {1000}
+    assert live == [109, 300, 1000, 59, 300, 1000, 109, 300, 1000]
+    for weight, master, ref in zip(weights, optimizer.master, reference):
+        assert torch.equal(master.detach(), ref.detach())
+        assert torch.equal(weight.detach(), ref.detach().to(torch.bfloat16))
