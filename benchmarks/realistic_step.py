@@ -81,7 +81,7 @@ OURS = {
     **{f"ours-hf-graph-nogc-{k}k": no_recompute(k * 1024) for k in (12, 8, 6, 4)},
     # the KV cache freed after each generation (rollout.release_cache): the update trains in its
     # 17.5 GiB, and the decode graphs are captured again each step (~1 s predicted)
-    **{f"ours-hf-graph-nogc-{k}k-release": no_recompute(k * 1024) + ["rollout.release_cache=true"] for k in (16, 12)},
+    **{f"ours-hf-graph-nogc-{k}k-release": no_recompute(k * 1024) + ["rollout.release_cache=true"] for k in (16, 12, 8)},
     "ours-hf-eager": ["rollout.engine=transformers", "rollout.compile=false", "trainer.microbatch_tokens=20480", PURE_BF16],
     "ours-vllm-mb16": ["rollout.engine=vllm", "trainer.microbatch_size=16", PURE_BF16],
     "ours-vllm": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", PURE_BF16],
