@@ -10,6 +10,7 @@ a profile) and lists the kernels and CPU operators that take the step, per setti
     python benchmarks/train_profile.py --out $OUT/tp                                   # GPU
     python benchmarks/train_profile.py --out $OUT/tp --set model.gradient_checkpointing=false trainer.microbatch_size=64
     python benchmarks/train_profile.py --tiny --out /tmp/tp                            # CPU dry run
+    python benchmarks/train_profile.py --out $OUT/tp --variant ours-fp32-master-mb64 --memory   # what makes the peak
 
 Printed: median train_step wall seconds over --steps (after --warmup), the profiled step's GPU
 busy time and its share of the wall, its top kernels by GPU time and top operators by CPU time.
@@ -29,6 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory_peak import live_at_peak, table  # noqa: E402
 from benchmarks.gpu_step import COMPLETION_TOKENS, GENERATIONS, OURS, PROMPT_TOKENS, PROMPTS_PER_STEP, build_workload  # noqa: E402
 
 
@@ -58,6 +60,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workdir", default="/tmp/grpo-bench")
+    parser.add_argument("--memory", action="store_true",
+                        help="GPU: record one more step's allocations and list what is alive at its peak")
     args = parser.parse_args()
     from grpo.config import load_recipe
     from grpo.learner import Learner
@@ -113,6 +117,8 @@ def main() -> None:
         "kernels": [{"name": e.key[:120], "ms": e.self_device_time_total / 1e3, "count": e.count} for e in kernels[:25]],
         "cpu_operators": [{"name": e.key[:120], "ms": e.self_cpu_time_total / 1e3, "count": e.count} for e in operators[:25]],
     }
+    if cuda and args.memory:
+        result["memory_at_peak"] = memory_at_peak(lambda: step(args.warmup + args.steps + 1))
     tag = "-".join([args.variant, *(s.replace("=", "_").replace(".", "_") for s in args.set)])[:120]
     (out / f"{tag}.json").write_text(json.dumps(result, indent=2))
     print(f"{args.variant} {' '.join(args.set)}: train_step median {result['median_step_s']:.3f} s over {len(seconds)}; "
@@ -124,6 +130,22 @@ def main() -> None:
     print("| top CPU operators (self) | CPU ms | count |\n| --- | --- | --- |")
     for k in result["cpu_operators"][:12]:
         print(f"| {k['name'][:90]} | {k['ms']:.1f} | {k['count']} |")
+    if "memory_at_peak" in result:
+        print(table(result["memory_at_peak"]["peak_bytes"], result["memory_at_peak"]["by_site"]))
+
+
+def memory_at_peak(run_step) -> dict:
+    """One step under the allocator's history recording: its peak and what is alive then, by site
+    (blocks allocated before the recording count as one entry, and are taken to live throughout)."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.memory._record_memory_history(max_entries=2_000_000, stacks="python")
+    run_step()
+    snapshot = torch.cuda.memory._snapshot()
+    torch.cuda.memory._record_memory_history(enabled=None)
+    events = snapshot["device_traces"][torch.cuda.current_device()]
+    peak, by_site = live_at_peak(events, start_bytes=before)
+    return {"peak_bytes": peak, "by_site": by_site, "events": len(events)}
 
 
 if __name__ == "__main__":
