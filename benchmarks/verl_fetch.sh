@@ -12,7 +12,9 @@ plat=(--only-binary=:all: --python-version 3.12 --implementation cp --platform m
 python3 -m pip download -q --no-deps "${plat[@]}" -d "$dir" \
   verl==0.9.1 transformers==5.9.0 hydra-core==1.3.2 omegaconf==2.3.0 codetiming \
   tensordict==0.10.0 torchdata pylatexenc uvicorn h11 mathruler \
-  'pyvers>=0.1.0,<0.2.0' orjson importlib_metadata   # tensordict's own requirements, absent on the image
+  'pyvers>=0.1.0,<0.2.0' orjson importlib_metadata TransferQueue==0.1.11
+# pyvers, orjson, importlib_metadata: tensordict's own requirements, absent on the image; TransferQueue:
+# verl's v1 trainer (the default) imports it inside TaskRunnerV1.run (verl's verl-core extra)
 # omegaconf's parser runtime: pure Python, published as a source archive only
 python3 -m pip wheel -q --no-deps -w "$dir" antlr4-python3-runtime==4.9.3
 grep -q '^/.verl/' .git/info/exclude || echo '/.verl/' >> .git/info/exclude

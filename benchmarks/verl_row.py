@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.gpu_idle import release_driver_gpu  # noqa: E402
 from benchmarks.realistic_step import (  # noqa: E402
     GROUP, MAX_TOKENS, PROMPT_TOKENS, PROMPTS, build_workload, histogram, report,
 )
@@ -132,6 +133,7 @@ def main() -> None:
     directory, out = Path(args.workdir), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     build_workload(directory, tiny=False)
+    release_driver_gpu()  # verl's Ray workers start with the whole GPU free
     data, tokenizer = prepare(directory)
     lengths_file = out / f"{ROW}.lengths"
     lengths_file.unlink(missing_ok=True)

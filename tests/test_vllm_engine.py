@@ -114,3 +114,22 @@ def test_separate_vllm_needs_a_gpu_per_worker(tmp_path, monkeypatch):
         _gpu_share(recipe)
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": 3.0})
     assert _gpu_share(recipe) == {"learner": 1, "rollout": 1}
+
+
+def test_torchs_cached_blocks_go_back_to_the_device_before_each_wake_up(monkeypatch):
+    """vLLM maps its own memory: what torch's allocator caches must be released before it wakes."""
+    from grpo.rollout.vllm_engine import VLLMEngine
+
+    calls = []
+
+    class FakeLLM:
+        def wake_up(self, tags):
+            calls.append(("wake_up", tuple(tags)))
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
+    engine = object.__new__(VLLMEngine)
+    engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale, engine.weight_source = FakeLLM(), True, True, False, None
+    engine._ready()
+    assert calls == [("empty_cache",), ("wake_up", ("weights",)), ("empty_cache",), ("wake_up", ("kv_cache",))]
+    assert not engine.weights_asleep and not engine.kv_asleep

@@ -192,9 +192,18 @@ class VLLMEngine:
         self.weights_asleep = self.kv_asleep = True
         self.stale = self.weight_source is not None
 
+    def _wake(self, tag: str) -> None:
+        """Wake one part. vLLM maps its memory itself (cuMem), outside torch's caching allocator:
+        blocks torch freed but still holds (the colocated update's activations) are invisible to
+        it and fail its wake-up with 'CUDA Error: out of memory', so they go back to the device
+        first, as TRL's colocated trainer does."""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.llm.wake_up(tags=[tag])
+
     def _wake_weights(self) -> None:
         if self.weights_asleep:
-            self.llm.wake_up(tags=["weights"])
+            self._wake("weights")
             self.weights_asleep = False
 
     def _ready(self) -> None:
@@ -203,7 +212,7 @@ class VLLMEngine:
         if self.stale and self.weight_source is not None:
             self._load(self.weight_source())
         if self.kv_asleep:
-            self.llm.wake_up(tags=["kv_cache"])
+            self._wake("kv_cache")
             self.kv_asleep = False
 
     # ------------------------------------------------------------------ weights
