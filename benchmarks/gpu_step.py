@@ -91,6 +91,11 @@ OURS = {
                                        "trainer.logprob_chunk_tokens=512"],
     "ours-fp32-master-nockpt-liger": ["trainer.microbatch_size=64", "trainer.logprob_chunk_tokens=128",
                                       "model.liger_kernel=true"],
+    # the memory goal's candidate (2026-12-05): at mb64's update peak, eager RMSNorm's fp32 copies
+    # (0.27 GiB) and SwiGLU's activation (0.19 GiB) are alive for the layer being recomputed; Liger's
+    # kernels do not keep them. Its compiled decode step now runs the eager originals (grpo/liger.py)
+    "ours-fp32-master-mb64-liger": ["model.gradient_checkpointing=true", "trainer.microbatch_size=64",
+                                    "trainer.logprob_chunk_tokens=128", "model.liger_kernel=true"],
     # decode steps captured as CUDA graphs directly instead of through torch.compile
     "ours-graph": ["rollout.capture=cuda_graph", "model.gradient_checkpointing=true", "trainer.microbatch_size=16",
                    "trainer.logprob_chunk_tokens=128", PURE_BF16],

@@ -69,3 +69,47 @@ def test_the_recipe_field_reaches_the_loader(fake_liger):
     assert len(fake_liger) == 1 and fake_liger[0]["model"] is model
     assert load_model(ModelConfig(path=str(TINY_BASE), dtype="float32"), torch.device("cpu")) is not None
     assert len(fake_liger) == 1  # off by default
+
+
+def rotate(x):  # stands in for the modeling module's apply_rotary_pos_emb
+    return x * 2
+
+
+class Norm(torch.nn.Module):
+    def forward(self, x):
+        return x + 1
+
+
+class Policy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.config = types.SimpleNamespace(model_type="qwen2")
+        self.norm = Norm()
+
+    def forward(self, x):
+        return rotate(self.norm(x))
+
+
+def test_patched_code_runs_eagerly_but_the_original_under_torch_compile(monkeypatch):
+    """Liger's patch binds new forwards on modules and swaps module functions; dynamo cannot trace
+    its Triton launchers, so a compiled call must take the originals and an eager one Liger's."""
+    this = sys.modules[__name__]
+    monkeypatch.setattr(this, "rotate", rotate)  # restored after the test
+
+    def apply_liger_kernel_to_qwen2(rope=True, rms_norm=True, swiglu=True, model=None):
+        model.norm.forward = (lambda x: x + 100)  # as Liger's _bind_method_to_module
+        this.rotate = lambda x: x * 3  # as Liger's module-level rotary swap
+
+    patch = types.ModuleType("liger_kernel.transformers.monkey_patch")
+    patch.MODEL_TYPE_TO_APPLY_LIGER_FN = {"qwen2": apply_liger_kernel_to_qwen2}
+    for name in ("liger_kernel", "liger_kernel.transformers"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers.monkey_patch", patch)
+    model = Policy()
+    liger.apply(model, torch.device("cuda"))
+    x = torch.ones(2)
+    assert model(x).tolist() == [303.0, 303.0]  # (1 + 100) * 3: Liger's code
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    assert compiled(x).tolist() == [4.0, 4.0]  # (1 + 1) * 2: the originals, traced without a break
+    assert model(x).tolist() == [303.0, 303.0]
