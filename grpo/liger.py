@@ -10,8 +10,9 @@ Under torch.compile (the transformers engine's compiled decode step) every patch
 function runs its original eager code instead: dynamo cannot trace Liger's Triton launchers
 (`CompilationError ... 'float' object has no attribute 'to'`) and fell back to eager decoding,
 11x slower. Training, prefill and CUDA-graph captured decoding keep Liger's kernels, and with
-them the memory they save under recomputation: the fp32 copies eager RMSNorm saves for
-backward, and SwiGLU's activation and product.
+them the memory they save: the float32 copies eager RMSNorm keeps for backward, and SwiGLU's
+SiLU output (Liger recomputes it in backward). With recomputation on the 0.5B small workload that
+took the update's peak from 9.35 to 8.81 GiB.
 """
 
 from __future__ import annotations
