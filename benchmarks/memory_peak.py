@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-GIB = 2**30
+from grpo.phase_memory import GIB
 # frames of these files say nothing about which tensor it is: the first frame outside them names it
 _PLUMBING = ("torch/autograd/", "torch/utils/checkpoint", "torch/nn/modules/module.py", "torch/_tensor.py",
              "torch/optim/optimizer.py", "torch/_compile", "torch/_dynamo", "contextlib.py", "functools.py")
