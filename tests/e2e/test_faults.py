@@ -26,16 +26,38 @@ def cli(tmp_path, name, *extra):
             "trainer.threads=1", "rollout.colocate=false", *extra]
 
 
-def pids_of(actor: str) -> list[int]:
-    found = []
+def parents() -> dict[int, int]:
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                name = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace")
-            except OSError:
+                found[int(entry)] = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 continue
-            if name.startswith(f"ray::{actor}"):
-                found.append(int(entry))
+    return found
+
+
+def pids_of(actor: str) -> list[int]:
+    """This test session's `ray::<actor>` processes only. The CLI joins the session's cluster, whose
+    raylet this pytest process started, so its workers descend from here (not from the CLI). Another
+    run on the same machine (a quickstart beside CI) has its own and must not be killed."""
+    parent = parents()
+    mine = {os.getpid()}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in mine and pid not in mine:
+                mine.add(pid)
+                grew = True
+    found = []
+    for pid in sorted(mine):
+        try:
+            name = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if name.startswith(f"ray::{actor}"):
+            found.append(pid)
     return found
 
 
