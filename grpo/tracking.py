@@ -82,7 +82,13 @@ class WandB:
         self.run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
 
     def close(self) -> None:
+        import wandb
+
         self.run.finish()
+        # finish() returns before W&B's service process has written the whole offline run file (CI
+        # read a file with no history rows); teardown waits for that process, so the run folder is
+        # complete when the logger closes, and a later run in this process starts a fresh service
+        wandb.teardown()
 
 
 class MLflow:

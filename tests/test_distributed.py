@@ -1,5 +1,6 @@
 """A sharded learner group (FSDP2 over gloo, 2 ranks on the CPU) takes the update one learner takes:
-the same gradient and the same loss, step after step, within 1e-5 relative."""
+the same gradient at the same parameters (1e-6 relative), the same loss and parameters step after
+step (1e-5 and 1e-6 relative)."""
 
 import pytest
 import torch
@@ -52,15 +53,25 @@ def test_two_ranks_take_the_update_one_rank_takes(tmp_path, ray_cluster, model, 
     two = recipe_from_dict({**raw, "trainer": {**raw["trainer"], "world_size": 2}, "rollout": {**raw["rollout"], "colocate": False}})
     single, sharded = start_learners(one, 0, 1), start_learners(two, 0, 1)
     try:
-        for step, batch in enumerate(batches(one, 3)):
+        rollouts = batches(one, 3)
+        # every batch's gradient (its own micro-batch split and token count) at the same parameters:
+        # only the summation order differs, so float32 agrees to ~1e-7
+        for index, batch in enumerate(rollouts):
             g1, g2 = single.call("gradient_vector", batch), sharded.call("gradient_vector", batch)
-            assert float((g1 - g2).norm() / g1.norm()) < 1e-5, step
+            assert float((g1 - g2).norm() / g1.norm()) < 1e-6, index
+        # then step after step with each group's own optimizer state. Adam turns ~1e-7 gradient noise on
+        # near-zero coordinates into parameter differences of ~1% of one update (~4e-8 relative), and
+        # the tiny model's gradient moves ~1000x that, so later gradients and grad norms differ by
+        # 1e-5..1e-4 from summation order alone (1.35e-5 at step 2 made this test flaky). The
+        # parameters themselves stay within 1e-6, where a lost or unsharded Adam moment would move
+        # them by ~1e-2 relative.
+        for step, batch in enumerate(rollouts):
             m1, m2 = single.call("train_step", batch, step), sharded.call("train_step", batch, step)
             assert m2["train/loss"] == pytest.approx(m1["train/loss"], rel=1e-5, abs=1e-8), step
-            assert m2["train/grad_norm"] == pytest.approx(m1["train/grad_norm"], rel=1e-5), step
+            assert m2["train/grad_norm"] == pytest.approx(m1["train/grad_norm"], rel=1e-3), step
             assert m2["train/clip_fraction"] == pytest.approx(m1["train/clip_fraction"], abs=1e-6)
-        p1, p2 = single.call("parameter_vector"), sharded.call("parameter_vector")
-        assert float((p1 - p2).norm() / p1.norm()) < 1e-5
+            p1, p2 = single.call("parameter_vector"), sharded.call("parameter_vector")
+            assert float((p1 - p2).norm() / p1.norm()) < 1e-6, step
         # what separate rollout workers receive: gathered one parameter at a time into rank 0's
         # object store, the same weights one learner exports, and cast when asked
         import ray
