@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from grpo.logging import read_metrics
@@ -26,39 +27,19 @@ def cli(tmp_path, name, *extra):
             "trainer.threads=1", "rollout.colocate=false", *extra]
 
 
-def parents() -> dict[int, int]:
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                found[int(entry)] = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
 def pids_of(actor: str) -> list[int]:
     """This test session's `ray::<actor>` processes only. The CLI joins the session's cluster, whose
     raylet this pytest process started, so its workers descend from here (not from the CLI). Another
     run on the same machine (a quickstart beside CI) has its own and must not be killed."""
-    parent = parents()
-    mine = {os.getpid()}
-    grew = True
-    while grew:
-        grew = False
-        for pid, ppid in parent.items():
-            if ppid in mine and pid not in mine:
-                mine.add(pid)
-                grew = True
     found = []
-    for pid in sorted(mine):
+    for process in psutil.Process().children(recursive=True):
         try:
-            name = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace")
-        except OSError:
+            command = process.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        if name.startswith(f"ray::{actor}"):
-            found.append(pid)
-    return found
+        if command and command[0].startswith(f"ray::{actor}"):
+            found.append(process.pid)
+    return sorted(found)
 
 
 def kill_after_step(process, run_dir, step: int, actor: str) -> int:
