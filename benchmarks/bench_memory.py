@@ -5,6 +5,9 @@ from __future__ import annotations
 
 PHASES = ("memory/generate_peak_gib", "memory/train_peak_gib", "memory/optimizer_peak_gib")
 HEADER = "peak GiB (generate / train / optimizer)"
+# benchmarks/device_memory.py: what nvidia-smi saw while the row ran, per GPU (the same measure for
+# every system; `peak_gib` above counts vLLM's sleeping memory as allocated)
+DEVICE_HEADER = "device peak GiB"
 
 
 def phase_peaks(rows: list[dict]) -> dict[str, float]:
@@ -20,3 +23,8 @@ def peak_text(result: dict, digits: int) -> str:
     if phases:
         text += " (" + " / ".join(f"{phases[k]:.{digits}f}" if k in phases else "-" for k in PHASES) + ")"
     return text
+
+
+def device_text(result: dict) -> str:
+    """'27.9' (one GPU) or '30.1 / 70.2' (per GPU); '' where nvidia-smi gave no reading."""
+    return " / ".join(f"{peak:.1f}" for peak in result.get("device_peak_gib") or [])

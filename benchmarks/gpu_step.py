@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_memory import HEADER, peak_text, phase_peaks  # noqa: E402
+from benchmarks.bench_memory import DEVICE_HEADER, HEADER, device_text, peak_text, phase_peaks  # noqa: E402
+from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
 
 PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
@@ -139,6 +140,9 @@ def run_ours(directory: Path, steps: int, warmup: int, tiny: bool, variant: str 
     shutil.rmtree(recipe.run_dir, ignore_errors=True)  # a warm machine keeps the last call's run
     train(recipe)
     rows = [m for m in read_metrics(directory / "runs" / variant) if "time/step" in m][warmup:]
+    # the final checkpoint (1.5B with fp32 Adam state: ~18 GB) is not what a row measures, and
+    # several rows' checkpoints filled the device's disk before a 7B row could save
+    shutil.rmtree(recipe.run_dir, ignore_errors=True)
     split = {k: statistics.median(m[k] for m in rows) for k in ("time/generate", "time/rewards", "time/train", "time/sync")}
     # a colocated vLLM engine takes the new weights inside the train call: report it as sync
     engine_sync = statistics.median(m.get("time/engine_sync", 0.0) for m in rows)
@@ -249,13 +253,14 @@ def main() -> None:
                    "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--tiny"] if args.tiny else [])
         idle = wait_for_idle_gpu()  # the last row's helpers gone first (benchmarks/gpu_idle.py)
         started = time.time()
-        with open(out / f"{key}.log", "w") as log:
+        with open(out / f"{key}.log", "w") as log, DevicePeak() as device:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
         if code == 0:
             results[key] = json.loads((out / f"{name}.json").read_text())
         else:
             results[key] = {"error": f"exit {code}, see {key}.log"}
         results[key]["before_row"] = idle
+        results[key]["device_peak_gib"] = device.peaks_gib
         print(f"{key}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
               f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
     floor = physical_floor(info["params"], ceilings)
@@ -284,18 +289,18 @@ def versions() -> dict:
 
 def report(results: dict, floor: float | None) -> str:
     completions = PROMPTS_PER_STEP * GENERATIONS
-    lines = ["| setting | median step s | completions/s | " + HEADER + " | generate / rewards / train / sync s |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| setting | median step s | completions/s | " + HEADER + " | " + DEVICE_HEADER + " | generate / rewards / train / sync s |",
+             "| --- | --- | --- | --- | --- | --- |"]
     medians = {}
     for name, result in results.items():
         if "error" in result:
-            lines.append(f"| {name} | {result['error']} | | | |")
+            lines.append(f"| {name} | {result['error']} | | | {device_text(result)} | |")
             continue
         median = statistics.median(result["step_seconds"])
         medians[name] = median
         split = result.get("split")
         split_text = " / ".join(f"{split[k]:.2f}" for k in ("time/generate", "time/rewards", "time/train", "time/sync")) if split else ""
-        lines.append(f"| {name} | {median:.2f} | {completions / median:.1f} | {peak_text(result, 2)} | {split_text} |")
+        lines.append(f"| {name} | {median:.2f} | {completions / median:.1f} | {peak_text(result, 2)} | {device_text(result)} | {split_text} |")
     if "ours" in medians:
         for name, median in medians.items():
             if name != "ours":

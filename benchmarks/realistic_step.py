@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_memory import HEADER, peak_text, phase_peaks  # noqa: E402
+from benchmarks.bench_memory import DEVICE_HEADER, HEADER, device_text, peak_text, phase_peaks  # noqa: E402
+from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
@@ -187,6 +188,9 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
     shutil.rmtree(recipe.run_dir, ignore_errors=True)
     train(recipe)
     rows = [m for m in read_metrics(directory / "runs" / variant) if "time/step" in m][warmup:]
+    # the final checkpoint (1.5B with fp32 Adam state: ~18 GB) is not what a row measures, and
+    # several rows' checkpoints filled the device's disk before a 7B row could save
+    shutil.rmtree(recipe.run_dir, ignore_errors=True)
     split = {k: statistics.median(m[k] for m in rows) for k in ("time/generate", "time/rewards", "time/train", "time/sync")}
     engine_sync = statistics.median(m.get("time/engine_sync", 0.0) for m in rows)
     split["time/train"] -= engine_sync
@@ -240,12 +244,12 @@ def histogram(lengths: list[int]) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = ["| system | median step s | completion tok/s | " + HEADER + " | generate / train / sync s | lengths mean p10 p50 p90 (at cap) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| system | median step s | completion tok/s | " + HEADER + " | " + DEVICE_HEADER +
+             " | generate / train / sync s | lengths mean p10 p50 p90 (at cap) |", "| --- | --- | --- | --- | --- | --- | --- |"]
     rates = {}
     for name, result in results.items():
         if "error" in result:
-            lines.append(f"| {name} | {result['error']} | | | | |")
+            lines.append(f"| {name} | {result['error']} | | | {device_text(result)} | | |")
             continue
         median = statistics.median(result["step_seconds"])
         hist = result.get("lengths", {})
@@ -254,7 +258,7 @@ def report(results: dict) -> str:
         split = result.get("split")
         split_text = " / ".join(f"{split[k]:.1f}" for k in ("time/generate", "time/train", "time/sync")) if split else ""
         hist_text = (f"{hist['mean']:.0f} {hist['p10']} {hist['p50']} {hist['p90']} ({hist['at_cap']:.1%})" if hist else "")
-        lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {peak_text(result, 1)} | {split_text} | {hist_text} |")
+        lines.append(f"| {name} | {median:.1f} | {rates[name]:.0f} | {peak_text(result, 1)} | {device_text(result)} | {split_text} | {hist_text} |")
     for name, result in results.items():
         if result.get("rollout/staleness"):
             lines.append(f"\n{name}: training waited {statistics.median(result['time/rollout_wait']):.1f} s a step for "
@@ -300,18 +304,19 @@ def main() -> None:
                    "--prompts", str(args.prompts)] + (["--tiny"] if args.tiny else [])
         idle = wait_for_idle_gpu()  # the last row's helpers gone first (benchmarks/gpu_idle.py)
         started = time.time()
-        with open(out / f"{name}.log", "w") as log:
+        with open(out / f"{name}.log", "w") as log, DevicePeak() as device:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
         if code == 0:
             results[name] = json.loads((out / f"{name}.json").read_text())
             results[name]["before_row"] = idle
+            results[name]["device_peak_gib"] = device.peaks_gib
             lengths_file = out / f"{name}.lengths"
             lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
             # the warm-up steps' completions are recorded too: keep the measured steps' share
             keep = len(lengths) * (args.steps - args.warmup) // max(1, args.steps)
             results[name]["lengths"] = histogram(lengths[-keep:] if keep else lengths)
         else:
-            results[name] = {"error": f"exit {code}, see {name}.log"}
+            results[name] = {"error": f"exit {code}, see {name}.log", "device_peak_gib": device.peaks_gib}
         print(f"{name}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
               f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
         # after every row: a device call cut short keeps the rows it finished

@@ -15,7 +15,8 @@ Same workload as the other rows: the Qwen2.5-1.5B-shaped checkpoint with 127 sca
 1,024 completion tokens, temperature 1, lr 1e-6, beta 0, one update per batch (mini-batch = batch),
 micro-batch 16, gradient checkpointing, vLLM at 0.35 of the GPU, the same length-recording reward.
 Differences it cannot remove: verl has no min_tokens (the other rows ask for at least 64), and its
-padding-free path (`use_remove_padding`) needs flash-attn, so it is on only where flash-attn imports.
+padding-free path (`use_remove_padding`) needs flash-attn, so it is on only where flash-attn imports
+(elsewhere verl's model attention is SDPA, as ours and TRL's).
 If verl does not start or fails, the row says so and the log's last lines are printed: that is
 the issue's "exact error and what it would need".
 """
@@ -36,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu  # noqa: E402
 from benchmarks.realistic_step import (  # noqa: E402
     GROUP, MAX_TOKENS, PROMPT_TOKENS, PROMPTS, build_workload, histogram, report,
@@ -87,6 +89,9 @@ def overrides(directory: Path, data: Path, tokenizer: Path, steps: int) -> list[
         "trainer.test_freq=-1", "trainer.save_freq=-1", f"trainer.total_training_steps={steps}",
         "trainer.project_name=grpo-bench", "trainer.experiment_name=verl-vllm",
         f"trainer.default_local_dir={directory / 'verl-checkpoints'}",
+        # verl 0.9.1 loads the actor and reference with flash_attention_2 unless the model's
+        # override_config names another (verl/workers/config/model.py); SDPA where flash-attn is absent
+        *([] if padding_free else ["+actor_rollout_ref.model.override_config.attn_implementation=sdpa"]),
     ]
 
 
@@ -140,7 +145,7 @@ def main() -> None:
     command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides(directory, data, tokenizer, args.steps)]
     (out / f"{ROW}.command").write_text(" ".join(command) + "\n")
     started = time.time()
-    with open(out / f"{ROW}.log", "w") as log:
+    with open(out / f"{ROW}.log", "w") as log, DevicePeak() as device:
         try:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, timeout=args.timeout,
                                   env={**os.environ, "GRPO_BENCH_LENGTHS": str(lengths_file)}, check=False).returncode
@@ -155,6 +160,7 @@ def main() -> None:
     except ValueError:
         result = {"error": f"exit {code}, see {ROW}.log"}
         print("\n".join(text.splitlines()[-40:]))
+    result["device_peak_gib"] = device.peaks_gib  # verl's own figure is torch's allocated count
     print(f"{ROW}: done in {time.time() - started:.0f} s", flush=True)
     (out / f"{ROW}.json").write_text(json.dumps(result, indent=2))
     table = out / "realistic_step.json"
