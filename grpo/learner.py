@@ -141,7 +141,7 @@ class Learner:
         if self.device.type == "cuda":
             device = self.device
             self.peaks = PhasePeaks(lambda: torch.cuda.max_memory_allocated(device),
-                                    lambda: torch.cuda.reset_peak_memory_stats(device))
+                                    lambda: torch.cuda.reset_peak_memory_stats(device), self._engine_unheld)
         if recipe.rollout.colocate:
             from grpo.rollout.factory import build_engine
 
@@ -159,6 +159,12 @@ class Learner:
         if self.peaks is not None:
             self.peaks.end_phase("generate")
         return completions
+
+    def _engine_unheld(self) -> int:
+        """What a colocated vLLM released by sleeping through the phase just ended (torch still
+        counts it; see VLLMEngine.take_released_low); 0 for the transformers engine."""
+        take = getattr(self.engine, "take_released_low", None) if self.engine is not None else None
+        return take() if take is not None else 0
 
     def pad_token_id(self) -> int:
         return int(self.tokenizer.pad_token_id)

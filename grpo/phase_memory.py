@@ -20,13 +20,17 @@ class PhasePeaks:
     """`end_phase(name)` after each phase; `metrics()` once per step. A phase's peak is the
     highest allocation since the previous phase ended (memory held across phases counts in both)."""
 
-    def __init__(self, read: Callable[[], int], reset: Callable[[], None]):
-        self.read, self.reset = read, reset
+    def __init__(self, read: Callable[[], int], reset: Callable[[], None], unheld: Callable[[], int] | None = None):
+        """`unheld`: bytes that `read` counts but the device did not hold at any moment of the
+        phase (a sleeping colocated vLLM's released memory, which torch still counts as allocated);
+        asked once per phase, at its end, and taken off its peak."""
+        self.read, self.reset, self.unheld = read, reset, unheld
         self.peaks: dict[str, float] = {}
 
     def end_phase(self, name: str) -> None:
+        peak = self.read() - (self.unheld() if self.unheld is not None else 0)
         # a phase run twice in one step (several generate calls) keeps its highest peak
-        self.peaks[name] = max(self.peaks.get(name, 0.0), self.read() / GIB)
+        self.peaks[name] = max(self.peaks.get(name, 0.0), peak / GIB)
         self.reset()
 
     def metrics(self) -> dict[str, float]:

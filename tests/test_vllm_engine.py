@@ -130,6 +130,51 @@ def test_torchs_cached_blocks_go_back_to_the_device_before_each_wake_up(monkeypa
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
     engine = object.__new__(VLLMEngine)
     engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale, engine.weight_source = FakeLLM(), True, True, False, None
+    engine._released = lambda: 0
     engine._ready()
     assert calls == [("empty_cache",), ("wake_up", ("weights",)), ("empty_cache",), ("wake_up", ("kv_cache",))]
     assert not engine.weights_asleep and not engine.kv_asleep
+
+
+def test_a_colocated_steps_peaks_leave_out_what_sleeping_vllm_released():
+    """torch counts vLLM's sleeping tensors as allocated (cuMem unmapped what is under them): each
+    phase's peak drops the least that stayed released through that phase, and only that."""
+    from grpo.phase_memory import GIB, PhasePeaks
+    from grpo.rollout.vllm_engine import VLLMEngine
+    from tests.test_phase_memory import FakeAllocator
+
+    WEIGHTS, KV, LEARNER = 3 * GIB, 20 * GIB, 10 * GIB
+    asleep = set()
+
+    class FakeLLM:  # torch's count keeps vLLM's tensors whether or not they are mapped
+        def sleep(self, level):
+            asleep.update({"weights", "kv_cache"})
+
+        def wake_up(self, tags):
+            asleep.difference_update(tags)
+
+    engine = object.__new__(VLLMEngine)
+    engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale = FakeLLM(), False, False, False
+    engine.weight_source, engine._released_low = None, 0
+    engine._released = lambda: WEIGHTS * ("weights" in asleep) + KV * ("kv_cache" in asleep)
+    memory = FakeAllocator()
+    peaks = PhasePeaks(lambda: memory.peak, memory.reset, engine.take_released_low)
+    memory.set(LEARNER + WEIGHTS + KV + 2 * GIB)  # generation: vLLM awake, 2 GiB of sampling buffers
+    memory.set(LEARNER + WEIGHTS + KV)
+    engine.sleep()
+    peaks.end_phase("generate")
+    memory.set(LEARNER + WEIGHTS + KV + 6 * GIB)  # forward/backward: 6 GiB of activations
+    memory.set(LEARNER + WEIGHTS + KV)
+    peaks.end_phase("train")
+    memory.set(LEARNER + WEIGHTS + KV + 1 * GIB)  # the optimizer's step
+    memory.set(LEARNER + WEIGHTS + KV)
+    peaks.end_phase("optimizer")
+    engine.refresh = lambda: engine._wake_weights()  # the update's weights go in: weights mapped again
+    engine.refresh()
+    peaks.end_phase("train")  # the sync window: the KV cache slept throughout, the weights did not
+    assert peaks.metrics() == {"memory/generate_peak_gib": 35.0, "memory/train_peak_gib": 16.0,
+                               "memory/optimizer_peak_gib": 11.0, "memory/peak_gib": 35.0}
+    engine._ready()  # the next generation: everything awake, nothing taken off
+    memory.set(LEARNER + WEIGHTS + KV + 2 * GIB)
+    peaks.end_phase("generate")
+    assert peaks.metrics()["memory/generate_peak_gib"] == 35.0
