@@ -10,6 +10,8 @@ peers"); beta = 0, mu = 1; gradient checkpointing; pure bf16 for every row (like
     python benchmarks/realistic_step.py --tiny --out /tmp/bench-r                          # CPU dry run
     # the memory table's LoRA rows: the Qwen2.5-7B architecture, 8 prompts x 16 samples a step
     python benchmarks/realistic_step.py --out results/ --model 7b --prompts 8 --only ours-vllm-lora,trl-vllm-lora --steps 2
+    # ... and TRL's lower-memory setting (vLLM asleep during the update), ours at TRL's micro-batch size
+    python benchmarks/realistic_step.py --out results/ --model 7b --prompts 8 --only trl-vllm-lora-sleep,ours-vllm-lora-8k --steps 2
 
 Each row runs in its own process (clean peak-memory counters); the workload is built once under
 --workdir and reused (a warm machine keeps it between calls). Printed: median step seconds,
@@ -108,6 +110,9 @@ OURS = {
     # LoRA (r 16, alpha 32, every linear layer; TRL gets the same PEFT config), for the memory table
     "ours-vllm-lora": ["rollout.engine=vllm", "trainer.microbatch_tokens=20480", "model.lora.enabled=true",
                        "model.lora.r=16", "model.lora.alpha=32", PURE_BF16],
+    # the same with TRL's micro-batch size in tokens (16 rows of ~400): activations ~2.5x smaller
+    "ours-vllm-lora-8k": ["rollout.engine=vllm", "trainer.microbatch_tokens=8192", "model.lora.enabled=true",
+                          "model.lora.r=16", "model.lora.alpha=32", PURE_BF16],
     # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
     # synchronous, then generation for step t+1 overlapping step t's training
     "ours-vllm-sep": SEPARATE,
@@ -204,7 +209,8 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
 
 def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
     """TRL's GRPOTrainer as its users run it at this size: vLLM colocated in the trainer's process
-    (setting "vllm-nogc": gradient checkpointing off; "vllm-lora": PEFT LoRA as ours-vllm-lora)."""
+    (setting "vllm-nogc": gradient checkpointing off; "vllm-lora": PEFT LoRA as ours-vllm-lora; a
+    setting with "sleep": vLLM's sleep mode during the update, TRL's lower-memory choice, off by default)."""
     from trl import GRPOConfig
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -220,6 +226,7 @@ def run_trl(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, set
         max_steps=steps, use_cpu=tiny, seed=0, gradient_checkpointing="nogc" not in setting, bf16=not tiny,
         model_init_kwargs={"dtype": "bfloat16" if not tiny else "float32"},
         use_vllm=not tiny, vllm_mode="colocate", vllm_gpu_memory_utilization=0.35,
+        vllm_enable_sleep_mode="sleep" in setting and not tiny,
         generation_kwargs={"min_tokens": MIN_TOKENS} if not tiny else {"min_new_tokens": 4},
     )
     peft_config = None
