@@ -37,11 +37,11 @@ def _numbers(text: str) -> list[float]:
 
 
 class DevicePeak:
-    """Context manager: an `nvidia-smi --query-gpu=memory.used -lms=interval_ms` process runs while
+    """Context manager: an `nvidia-smi --query-gpu=memory.used --loop-ms=interval_ms` process runs while
     the block runs; `peaks_gib` is then each GPU's highest sample. Without nvidia-smi there are no
     samples and peaks_gib stays []."""
 
-    QUERY = ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"]
+    QUERY = ("nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits")
 
     def __init__(self, interval_ms: int = 50):
         self.interval_ms = interval_ms
@@ -51,12 +51,12 @@ class DevicePeak:
         self._lines: list[str] = []
         self._gpus = 1
 
-    def __enter__(self) -> "DevicePeak":
+    def __enter__(self) -> DevicePeak:
         if shutil.which("nvidia-smi") is None:
             return self
-        once = subprocess.run(self.QUERY, capture_output=True, text=True, timeout=30).stdout
+        once = subprocess.run(self.QUERY, capture_output=True, text=True, timeout=30, check=False).stdout
         self._gpus = max(1, len(_numbers(once)))
-        self._process = subprocess.Popen([*self.QUERY, f"-lms={self.interval_ms}"], stdout=subprocess.PIPE,
+        self._process = subprocess.Popen([*self.QUERY, f"--loop-ms={self.interval_ms}"], stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         self._reader = threading.Thread(target=lambda: self._lines.extend(self._process.stdout), daemon=True)
         self._reader.start()

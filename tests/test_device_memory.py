@@ -18,7 +18,7 @@ def test_samples_interleave_gpus_in_index_order_and_warnings_are_skipped():
 def test_the_sampler_keeps_the_highest_reading_while_the_block_runs(tmp_path, monkeypatch):
     fake = tmp_path / "nvidia-smi"
     # one GPU: a single query prints one line; the looping query prints a rising then falling series
-    fake.write_text("#!/bin/sh\ncase \"$*\" in *-lms*) for v in 100 5000 20480 300; do echo $v; sleep 0.05; done;"
+    fake.write_text("#!/bin/sh\ncase \"$*\" in *loop-ms*) for v in 100 5000 20480 300; do echo $v; sleep 0.05; done;"
                     " sleep 30;; *) echo 100;; esac\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
