@@ -316,14 +316,14 @@ def main() -> None:
         if code == 0:
             results[name] = json.loads((out / f"{name}.json").read_text())
             results[name]["before_row"] = idle
-            results[name]["device_peak_gib"] = device.peaks_gib
             lengths_file = out / f"{name}.lengths"
             lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
             # the warm-up steps' completions are recorded too: keep the measured steps' share
             keep = len(lengths) * (args.steps - args.warmup) // max(1, args.steps)
             results[name]["lengths"] = histogram(lengths[-keep:] if keep else lengths)
         else:
-            results[name] = {"error": f"exit {code}, see {name}.log", "device_peak_gib": device.peaks_gib}
+            results[name] = {"error": f"exit {code}, see {name}.log"}
+        results[name]["device_peak_gib"] = device.peaks_gib
         print(f"{name}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
               f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
         # after every row: a device call cut short keeps the rows it finished

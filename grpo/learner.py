@@ -163,7 +163,7 @@ class Learner:
     def _engine_unheld(self) -> int:
         """What a colocated vLLM released by sleeping through the phase just ended (torch still
         counts it; see VLLMEngine.take_released_low); 0 for the transformers engine."""
-        take = getattr(self.engine, "take_released_low", None) if self.engine is not None else None
+        take = getattr(self.engine, "take_released_low", None)
         return take() if take is not None else 0
 
     def pad_token_id(self) -> int:

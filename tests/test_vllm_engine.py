@@ -130,7 +130,7 @@ def test_torchs_cached_blocks_go_back_to_the_device_before_each_wake_up(monkeypa
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
     engine = object.__new__(VLLMEngine)
     engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale, engine.weight_source = FakeLLM(), True, True, False, None
-    engine._released = lambda: 0
+    engine._released, engine._released_low = (lambda: 0), 0
     engine._ready()
     assert calls == [("empty_cache",), ("wake_up", ("weights",)), ("empty_cache",), ("wake_up", ("kv_cache",))]
     assert not engine.weights_asleep and not engine.kv_asleep

@@ -207,7 +207,7 @@ class VLLMEngine:
         return low
 
     def _note_released(self) -> None:
-        self._released_low = min(getattr(self, "_released_low", 0), self._released())
+        self._released_low = min(self._released_low, self._released())
 
     def _released(self) -> int:
         """Bytes of vLLM's cuMem allocations that are asleep (unmapped) now."""
