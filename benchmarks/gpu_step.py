@@ -21,7 +21,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_memory import DEVICE_HEADER, HEADER, device_text, peak_text, phase_peaks  # noqa: E402
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
+from benchmarks.row_process import run_isolated  # noqa: E402
 
 PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
@@ -254,7 +254,7 @@ def main() -> None:
         idle = wait_for_idle_gpu()  # the last row's helpers gone first (benchmarks/gpu_idle.py)
         started = time.time()
         with open(out / f"{key}.log", "w") as log, DevicePeak() as device:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+            code = run_isolated(command, log, cwd=ROOT)
         if code == 0:
             results[key] = json.loads((out / f"{name}.json").read_text())
         else:

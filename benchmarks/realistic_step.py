@@ -27,7 +27,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_memory import DEVICE_HEADER, HEADER, device_text, peak_text, phase_peaks  # noqa: E402
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
+from benchmarks.row_process import run_isolated  # noqa: E402
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
 # 127 stop ids + the tokenizer's EOS = 128, the most vLLM accepts
@@ -312,7 +312,7 @@ def main() -> None:
         idle = wait_for_idle_gpu()  # the last row's helpers gone first (benchmarks/gpu_idle.py)
         started = time.time()
         with open(out / f"{name}.log", "w") as log, DevicePeak() as device:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+            code = run_isolated(command, log, cwd=ROOT)
         if code == 0:
             results[name] = json.loads((out / f"{name}.json").read_text())
             results[name]["before_row"] = idle

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.row_process import run_isolated  # noqa: E402
 
 QWEN_7B = dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
                intermediate_size=18944, vocab_size=152064, tie_word_embeddings=False, max_position_embeddings=32768,
@@ -148,13 +147,7 @@ def main() -> None:
         started = time.time()
         with open(out / f"{name}.log", "w") as log:
             # its own session, so a stopped row takes its Ray processes (and their GPU memory) with it
-            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-            try:
-                code = child.wait(timeout=args.row_timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-                code = "timeout"
+            code = run_isolated(command, log, cwd=ROOT, timeout=args.row_timeout)
         if code == 0:
             results[name] = json.loads((out / f"{name}.json").read_text())
         else:  # the steps it logged still count (a 7B row's final checkpoint alone takes minutes)

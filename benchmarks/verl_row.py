@@ -29,7 +29,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu  # noqa: E402
+from benchmarks.row_process import run_isolated  # noqa: E402
 from benchmarks.realistic_step import (  # noqa: E402
     GROUP, MAX_TOKENS, PROMPT_TOKENS, PROMPTS, build_workload, histogram, report,
 )
@@ -146,11 +146,8 @@ def main() -> None:
     (out / f"{ROW}.command").write_text(" ".join(command) + "\n")
     started = time.time()
     with open(out / f"{ROW}.log", "w") as log, DevicePeak() as device:
-        try:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, timeout=args.timeout,
-                                  env={**os.environ, "GRPO_BENCH_LENGTHS": str(lengths_file)}, check=False).returncode
-        except subprocess.TimeoutExpired:
-            code = "timeout"
+        code = run_isolated(command, log, cwd=ROOT, timeout=args.timeout,
+                       env={**os.environ, "GRPO_BENCH_LENGTHS": str(lengths_file)})
     text = (out / f"{ROW}.log").read_text(errors="replace")
     lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
     try:
