@@ -26,11 +26,12 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 
 def run_isolated(command: Sequence[str], log: IO[str], *, cwd: Path | str | None = None,
-            env: Mapping[str, str] | None = None, timeout: float | None = None) -> int | str:
+                 env: Mapping[str, str] | None = None, timeout: float | None = None) -> int | str:
     """The row's exit code, or "timeout" once `timeout` seconds have passed (the row is killed).
 
-    A SIGTERM to the driver kills the row's session and then re-raises as SystemExit(143), so
-    the driver stops as `timeout` meant it to, without leaving a GPU process behind."""
+    A SIGTERM (or Ctrl-C) to the driver kills the row's session and then exits the driver with
+    status 143, as `timeout` meant it to stop, without leaving a GPU process behind. Call it from
+    the main thread (Python delivers signals there)."""
     child = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
                              env=dict(env) if env is not None else None, start_new_session=True)
     previous = signal.signal(signal.SIGTERM, _raise_stopped)
