@@ -26,5 +26,27 @@ def peak_text(result: dict, digits: int) -> str:
 
 
 def device_text(result: dict) -> str:
-    """'27.9' (one GPU) or '30.1 / 70.2' (per GPU); '' where nvidia-smi gave no reading."""
-    return " / ".join(f"{peak:.1f}" for peak in result.get("device_peak_gib") or [])
+    """'27.9' (one GPU) or '30.1 / 70.2' (per GPU); '' where nvidia-smi gave no reading. Our rows
+    add the peak seen inside each phase: '47.2 (generate 44.0, train 30.1)'."""
+    text = _per_gpu(result.get("device_peak_gib"))
+    phases = result.get("device_phase_gib") or {}
+    if text and phases:
+        text += " (" + ", ".join(f"{phase} {_per_gpu(peaks)}" for phase, peaks in phases.items() if peaks) + ")"
+    return text
+
+
+def _per_gpu(peaks: list[float] | None) -> str:
+    return " / ".join(f"{peak:.1f}" for peak in peaks or [])
+
+
+def device_phase_peaks(device, windows: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Each phase's highest device sample over the steps' windows (benchmarks/step_clock.py), per
+    GPU; `device` is the row's DevicePeak. Phases without a sample inside are left out."""
+    peaks: dict[str, list[float]] = {}
+    for window in windows:
+        for phase, (start, end) in window.items():
+            inside = device.peaks_between(start, end)
+            if inside:
+                known = peaks.get(phase, [0.0] * len(inside))
+                peaks[phase] = [max(a, b) for a, b in zip(known, inside)]
+    return {phase: peaks[phase] for phase in ("generate", "train") if phase in peaks}

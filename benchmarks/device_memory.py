@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 
 MIB_PER_GIB = 1024
 
@@ -48,8 +49,9 @@ class DevicePeak:
         self.peaks_gib: list[float] = []
         self._process: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
-        self._lines: list[str] = []
+        self._lines: list[tuple[float, str]] = []  # (wall time read, nvidia-smi's line)
         self._gpus = 1
+        self.samples: list[tuple[float, list[float]]] = []  # (wall time, GiB per GPU), one per interval
 
     def __enter__(self) -> DevicePeak:
         if shutil.which("nvidia-smi") is None:
@@ -58,7 +60,7 @@ class DevicePeak:
         self._gpus = max(1, len(_numbers(once)))
         self._process = subprocess.Popen([*self.QUERY, f"--loop-ms={self.interval_ms}"], stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-        self._reader = threading.Thread(target=lambda: self._lines.extend(self._process.stdout), daemon=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         return self
 
@@ -72,4 +74,23 @@ class DevicePeak:
         self._process.wait(timeout=10)
         if self._reader is not None:
             self._reader.join(timeout=10)
-        self.peaks_gib = peaks_from_samples("".join(self._lines), self._gpus)
+        self.peaks_gib = peaks_from_samples("".join(line for _, line in self._lines), self._gpus)
+        self.samples = timed_samples(self._lines, self._gpus)
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            self._lines.append((time.time(), line))
+
+    def peaks_between(self, start: float, end: float) -> list[float]:
+        """Each GPU's highest sample taken from `start` to `end` (wall times); [] if none."""
+        inside = [gib for at, gib in self.samples if start <= at <= end]
+        return [max(column) for column in zip(*inside)] if inside else []
+
+
+def timed_samples(lines: list[tuple[float, str]], gpus: int) -> list[tuple[float, list[float]]]:
+    """(wall time, nvidia-smi line) pairs -> one (time, GiB per GPU) per interval, stamped with
+    the time its last GPU's line was read. Lines that are not numbers are skipped, as in
+    peaks_from_samples; an interval cut short at the end is dropped."""
+    numbers = [(at, float(line.strip())) for at, line in lines if line.strip().replace(".", "", 1).isdigit()]
+    return [(numbers[i + gpus - 1][0], [value / MIB_PER_GIB for _, value in numbers[i : i + gpus]])
+            for i in range(0, len(numbers) - gpus + 1, gpus)]

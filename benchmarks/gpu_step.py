@@ -29,10 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_memory import DEVICE_HEADER, HEADER, device_text, peak_text, phase_peaks  # noqa: E402
+from benchmarks.bench_memory import (  # noqa: E402
+    DEVICE_HEADER, HEADER, device_phase_peaks, device_text, peak_text, phase_peaks,
+)
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
 from benchmarks.row_process import run_isolated  # noqa: E402
+from benchmarks.step_clock import StepClock, phase_windows  # noqa: E402
 
 PROMPTS_PER_STEP, GENERATIONS, PROMPT_TOKENS, COMPLETION_TOKENS = 4, 16, 64, 256
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
@@ -138,7 +141,8 @@ def run_ours(directory: Path, steps: int, warmup: int, tiny: bool, variant: str 
         overrides.append("rollout.engine=transformers")
     recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
     shutil.rmtree(recipe.run_dir, ignore_errors=True)  # a warm machine keeps the last call's run
-    train(recipe)
+    with StepClock(recipe.run_dir / "metrics.jsonl") as clock:
+        train(recipe)
     rows = [m for m in read_metrics(directory / "runs" / variant) if "time/step" in m][warmup:]
     # the final checkpoint (1.5B with fp32 Adam state: ~18 GB) is not what a row measures, and
     # several rows' checkpoints filled the device's disk before a 7B row could save
@@ -149,7 +153,7 @@ def run_ours(directory: Path, steps: int, warmup: int, tiny: bool, variant: str 
     split["time/train"] -= engine_sync
     split["time/sync"] += engine_sync
     return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
-            "peak_split": phase_peaks(rows), "split": split}
+            "peak_split": phase_peaks(rows), "split": split, "phase_windows": phase_windows(rows, clock.seen)}
 
 
 def run_trl(directory: Path, steps: int, warmup: int, tiny: bool, setting: str) -> dict:
@@ -261,6 +265,7 @@ def main() -> None:
             results[key] = {"error": f"exit {code}, see {key}.log"}
         results[key]["before_row"] = idle
         results[key]["device_peak_gib"] = device.peaks_gib
+        results[key]["device_phase_gib"] = device_phase_peaks(device, results[key].get("phase_windows", []))
         print(f"{key}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
               f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
     floor = physical_floor(info["params"], ceilings)

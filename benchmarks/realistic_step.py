@@ -35,10 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # vLLM picks FlashInfer's sampler when it thinks it can; the device image has no flashinfer package
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_memory import DEVICE_HEADER, HEADER, device_text, peak_text, phase_peaks  # noqa: E402
+from benchmarks.bench_memory import (  # noqa: E402
+    DEVICE_HEADER, HEADER, device_phase_peaks, device_text, peak_text, phase_peaks,
+)
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
 from benchmarks.row_process import run_isolated  # noqa: E402
+from benchmarks.step_clock import StepClock, phase_windows  # noqa: E402
 
 PROMPTS, GROUP, PROMPT_TOKENS, MIN_TOKENS, MAX_TOKENS = 32, 16, 256, 64, 1024
 # 127 stop ids + the tokenizer's EOS = 128, the most vLLM accepts
@@ -191,7 +194,8 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
                      for o in overrides]
     recipe = load_recipe(ROOT / "benchmarks" / "gpu_step_recipe.yaml", overrides)
     shutil.rmtree(recipe.run_dir, ignore_errors=True)
-    train(recipe)
+    with StepClock(recipe.run_dir / "metrics.jsonl") as clock:
+        train(recipe)
     rows = [m for m in read_metrics(directory / "runs" / variant) if "time/step" in m][warmup:]
     # the final checkpoint (1.5B with fp32 Adam state: ~18 GB) is not what a row measures, and
     # several rows' checkpoints filled the device's disk before a 7B row could save
@@ -204,6 +208,7 @@ def run_ours(directory: Path, out: Path, steps: int, warmup: int, tiny: bool, va
     overlap = {k: [m[k] for m in rows if k in m] for k in ("time/rollout_wait", "rollout/staleness")}
     return {"step_seconds": [m["time/step"] for m in rows], "peak_gib": max(m.get("memory/peak_gib", 0.0) for m in rows),
             "peak_split": phase_peaks(rows), "split": split, "completion_tokens": [m["completion/length_mean"] * PROMPTS * GROUP for m in rows],
+            "phase_windows": phase_windows(rows, clock.seen),
             **{k: v for k, v in overlap.items() if v}}
 
 
@@ -324,6 +329,7 @@ def main() -> None:
         else:
             results[name] = {"error": f"exit {code}, see {name}.log"}
         results[name]["device_peak_gib"] = device.peaks_gib
+        results[name]["device_phase_gib"] = device_phase_peaks(device, results[name].get("phase_windows", []))
         print(f"{name}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
               f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
         # after every row: a device call cut short keeps the rows it finished

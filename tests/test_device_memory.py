@@ -5,7 +5,8 @@ import os
 import stat
 import time
 
-from benchmarks.device_memory import DevicePeak, peaks_from_samples
+from benchmarks.bench_memory import device_phase_peaks, device_text
+from benchmarks.device_memory import DevicePeak, peaks_from_samples, timed_samples
 
 
 def test_samples_interleave_gpus_in_index_order_and_warnings_are_skipped():
@@ -32,3 +33,32 @@ def test_without_nvidia_smi_there_is_no_reading(tmp_path, monkeypatch):
     with DevicePeak() as sampler:
         pass
     assert sampler.peaks_gib == []
+
+
+def test_timed_samples_group_one_interval_per_gpu_count_stamped_by_its_last_line():
+    lines = [(10.0, "1024\n"), (10.01, "2048\n"), (10.02, "WARNING: x\n"), (10.05, "3072\n"), (10.06, "512\n"),
+             (10.1, "4096\n")]  # the last interval was cut short: GPU 1's line never came
+    assert timed_samples(lines, 2) == [(10.01, [1.0, 2.0]), (10.06, [3.0, 0.5])]
+    assert timed_samples(lines, 1)[-1] == (10.1, [4.0])
+
+
+def test_peaks_between_takes_only_the_samples_inside_the_window():
+    device = DevicePeak()
+    device.samples = [(1.0, [10.0, 1.0]), (2.0, [30.0, 2.0]), (3.0, [20.0, 5.0]), (4.0, [40.0, 0.0])]
+    assert device.peaks_between(1.5, 3.0) == [30.0, 5.0]
+    assert device.peaks_between(5.0, 6.0) == []
+
+
+def test_each_phase_gets_its_highest_sample_over_all_steps_windows():
+    device = DevicePeak()
+    # step 1: generate 0-2 s, train 3-5 s; step 2: generate 6-8 s, train 9-11 s
+    device.samples = [(t, [gib]) for t, gib in
+                      [(0.5, 40.0), (1.5, 44.0), (2.5, 50.0), (3.5, 30.0), (4.5, 31.0), (6.5, 45.0), (9.5, 29.0), (12.0, 60.0)]]
+    windows = [{"train": [3.0, 5.0], "generate": [0.0, 2.0]}, {"train": [9.0, 11.0], "generate": [6.0, 8.0]}]
+    # 50.0 falls between the phases (rewards) and 60.0 after the last step (the final checkpoint)
+    phases = device_phase_peaks(device, windows)
+    assert phases == {"generate": [45.0], "train": [31.0]}
+    assert list(phases) == ["generate", "train"]
+    assert device_text({"device_peak_gib": [60.0], "device_phase_gib": phases}) == "60.0 (generate 45.0, train 31.0)"
+    assert device_text({"device_peak_gib": [60.0]}) == "60.0"
+    assert device_text({"device_peak_gib": [], "device_phase_gib": phases}) == ""
