@@ -19,30 +19,48 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import datetime
 
 MIB_PER_GIB = 1024
 
 
 def peaks_from_samples(text: str, gpus: int) -> list[float]:
-    """nvidia-smi's `memory.used` output (MiB; every interval one line per GPU, in index order) ->
-    each GPU's highest sample in GiB. Lines that are not numbers (a driver warning) are skipped."""
-    numbers = _numbers(text)
+    """nvidia-smi's `timestamp, memory.used` output (MiB; every interval one line per GPU, in index
+    order) -> each GPU's highest sample in GiB. Lines that are not readings (a driver warning) are
+    skipped; a line of the number alone is read too."""
+    numbers = [value for _, value in _readings(text.splitlines())]
     peaks = [0.0] * gpus if numbers else []
     for index, value in enumerate(numbers):
         peaks[index % gpus] = max(peaks[index % gpus], value / MIB_PER_GIB)
     return peaks
 
 
-def _numbers(text: str) -> list[float]:
-    return [float(line) for line in (raw.strip() for raw in text.splitlines()) if line.replace(".", "", 1).isdigit()]
+def _readings(lines: list[str]) -> list[tuple[float | None, float]]:
+    """(wall time from nvidia-smi's own timestamp, or None; MiB) for each line that is a reading.
+
+    Why nvidia-smi's timestamp and not when the line was read: piped, its output may arrive in
+    blocks, so the time of reading can be seconds late."""
+    readings = []
+    for line in lines:
+        fields = [field.strip() for field in line.split(",")]
+        if not fields[-1].replace(".", "", 1).isdigit():
+            continue
+        stamp = None
+        if len(fields) > 1:
+            try:  # "2026/12/06 03:50:12.345", the machine's local time, as time.time() counts it
+                stamp = datetime.strptime(fields[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()
+            except ValueError:
+                pass
+        readings.append((stamp, float(fields[-1])))
+    return readings
 
 
 class DevicePeak:
-    """Context manager: an `nvidia-smi --query-gpu=memory.used --loop-ms=interval_ms` process runs while
+    """Context manager: an `nvidia-smi --query-gpu=timestamp,memory.used --loop-ms=interval_ms` process runs while
     the block runs; `peaks_gib` is then each GPU's highest sample. Without nvidia-smi there are no
     samples and peaks_gib stays []."""
 
-    QUERY = ("nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits")
+    QUERY = ("nvidia-smi", "--query-gpu=timestamp,memory.used", "--format=csv,noheader,nounits")
 
     def __init__(self, interval_ms: int = 50):
         self.interval_ms = interval_ms
@@ -57,7 +75,7 @@ class DevicePeak:
         if shutil.which("nvidia-smi") is None:
             return self
         once = subprocess.run(self.QUERY, capture_output=True, text=True, timeout=30, check=False).stdout
-        self._gpus = max(1, len(_numbers(once)))
+        self._gpus = max(1, len(_readings(once.splitlines())))
         self._process = subprocess.Popen([*self.QUERY, f"--loop-ms={self.interval_ms}"], stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -88,9 +106,10 @@ class DevicePeak:
 
 
 def timed_samples(lines: list[tuple[float, str]], gpus: int) -> list[tuple[float, list[float]]]:
-    """(wall time, nvidia-smi line) pairs -> one (time, GiB per GPU) per interval, stamped with
-    the time its last GPU's line was read. Lines that are not numbers are skipped, as in
-    peaks_from_samples; an interval cut short at the end is dropped."""
-    numbers = [(at, float(line.strip())) for at, line in lines if line.strip().replace(".", "", 1).isdigit()]
+    """(time read, nvidia-smi line) pairs -> one (wall time, GiB per GPU) per interval, stamped with
+    its last GPU's timestamp (the time it was read where the line has none). An interval cut short
+    at the end is dropped."""
+    numbers = [(stamp if stamp is not None else read, value)
+               for read, line in lines for stamp, value in _readings([line])]
     return [(numbers[i + gpus - 1][0], [value / MIB_PER_GIB for _, value in numbers[i : i + gpus]])
             for i in range(0, len(numbers) - gpus + 1, gpus)]

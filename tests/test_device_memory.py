@@ -4,6 +4,7 @@ around a process, with a stand-in nvidia-smi on PATH."""
 import os
 import stat
 import time
+from datetime import datetime
 
 from benchmarks.bench_memory import device_phase_peaks, device_text
 from benchmarks.device_memory import DevicePeak, peaks_from_samples, timed_samples
@@ -62,3 +63,14 @@ def test_each_phase_gets_its_highest_sample_over_all_steps_windows():
     assert device_text({"device_peak_gib": [60.0], "device_phase_gib": phases}) == "60.0 (generate 45.0, train 31.0)"
     assert device_text({"device_peak_gib": [60.0]}) == "60.0"
     assert device_text({"device_peak_gib": [], "device_phase_gib": phases}) == ""
+
+
+def test_nvidia_smis_own_timestamps_place_the_samples_not_the_time_they_were_read():
+    # piped, nvidia-smi's lines may arrive in one block seconds later: all read at t=500 here
+    lines = [(500.0, "2026/12/06 03:50:12.000, 1024\n"), (500.0, "2026/12/06 03:50:12.050, 2048\n"),
+             (500.0, "2026/12/06 03:50:12.100, 3072\n")]
+    start = datetime(2026, 12, 6, 3, 50, 12).timestamp()
+    samples = timed_samples(lines, 1)
+    assert [round(at - start, 3) for at, _ in samples] == [0.0, 0.05, 0.1]
+    assert [gib for _, gib in samples] == [[1.0], [2.0], [3.0]]
+    assert peaks_from_samples("".join(line for _, line in lines), 1) == [3.0]
