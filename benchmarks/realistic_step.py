@@ -116,6 +116,10 @@ OURS = {
     # the same with TRL's micro-batch size in tokens (16 rows of ~400): activations ~2.5x smaller
     "ours-vllm-lora-8k": ["rollout.engine=vllm", "trainer.microbatch_tokens=8192", "model.lora.enabled=true",
                           "model.lora.r=16", "model.lora.alpha=32", PURE_BF16],
+    # the trainer's frozen base weights as views of vLLM's (rollout.vllm.share_lora_base): one copy of
+    # the 7B base instead of two, and no base reload at each wake-up
+    "ours-vllm-lora-8k-shared": ["rollout.engine=vllm", "trainer.microbatch_tokens=8192", "model.lora.enabled=true",
+                                 "model.lora.r=16", "model.lora.alpha=32", "rollout.vllm.share_lora_base=true", PURE_BF16],
     # 2 GPUs: the learner on one, vLLM on the other (weights broadcast over NCCL after each update);
     # synchronous, then generation for step t+1 overlapping step t's training
     "ours-vllm-sep": SEPARATE,

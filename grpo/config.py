@@ -135,6 +135,11 @@ class VLLMConfig(_Section):
         True, description="Colocated only: release vLLM's weights and KV cache after each generation (sleep "
         "level 2) so training gets the memory; weights are reloaded from the trainer on wake-up."
     )
+    share_lora_base: bool = Field(
+        False, description="Colocated LoRA only: the trainer's frozen base weights become views of vLLM's (one copy "
+        "instead of two: 15 GiB less at 7B), and sleep releases only vLLM's KV cache. Weights that do not match "
+        "vLLM's bit for bit keep their own copy."
+    )
     sync_bucket_mb: int = Field(256, ge=1, description="Separate mode: size of each flat NCCL broadcast bucket.")
     sync_port: int = Field(29555, ge=1024, le=65535, description="Separate mode: TCP port of the NCCL rendezvous.")
 
@@ -544,6 +549,12 @@ class Recipe(_Section):
                 "trainer.world_size", self.trainer.world_size,
                 "a sharded learner group generates with separate rollout workers: set rollout.colocate=false "
                 "(and rollout.num_workers), or trainer.world_size=1",
+            )
+        if self.rollout.vllm.share_lora_base and not (self.model.lora.enabled and self.rollout.colocate):
+            raise _combination(
+                "rollout.vllm.share_lora_base", True,
+                "shares the frozen base weights of a LoRA run with a vLLM in the trainer's process: it needs "
+                "model.lora.enabled=true and rollout.colocate=true (full fine-tuning changes every weight)",
             )
         if self.trainer.world_size > 1 and self.model.lora.enabled:
             raise _combination("model.lora.enabled", True, "LoRA with trainer.world_size > 1 is not supported yet; "

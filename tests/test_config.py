@@ -90,6 +90,16 @@ def test_microbatch_must_divide_minibatch(tmp_path):
         recipe_from_dict(minimal_recipe(tmp_path, trainer={"minibatch_size": 8, "microbatch_size": 3}))
 
 
+def test_sharing_lora_base_weights_needs_colocated_lora(tmp_path):
+    with pytest.raises(RecipeError, match="rollout.vllm.share_lora_base = True: .* needs model.lora.enabled=true"):
+        recipe_from_dict(minimal_recipe(tmp_path, rollout={"vllm": {"share_lora_base": True}}))
+    lora = {"lora": {"enabled": True}}
+    with pytest.raises(RecipeError, match="rollout.vllm.share_lora_base = True"):
+        recipe_from_dict(minimal_recipe(tmp_path, model=lora, rollout={"colocate": False, "vllm": {"share_lora_base": True}}))
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, model=lora, rollout={"vllm": {"share_lora_base": True}}))
+    assert recipe.rollout.vllm.share_lora_base and recipe.rollout.colocate
+
+
 def test_dr_grpo_with_std_is_refused(tmp_path):
     with pytest.raises(RecipeError, match="algorithm.std_scope = 'group'"):
         recipe_from_dict(minimal_recipe(tmp_path, algorithm={"advantage": "dr_grpo"}))

@@ -130,7 +130,7 @@ def test_torchs_cached_blocks_go_back_to_the_device_before_each_wake_up(monkeypa
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
     engine = object.__new__(VLLMEngine)
     engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale, engine.weight_source = FakeLLM(), True, True, False, None
-    engine._released, engine._released_low = (lambda: 0), 0
+    engine._released, engine._released_low, engine.shared_bytes = (lambda: 0), 0, 0
     engine._ready()
     assert calls == [("empty_cache",), ("wake_up", ("weights",)), ("empty_cache",), ("wake_up", ("kv_cache",))]
     assert not engine.weights_asleep and not engine.kv_asleep
@@ -155,7 +155,7 @@ def test_a_colocated_steps_peaks_leave_out_what_sleeping_vllm_released():
 
     engine = object.__new__(VLLMEngine)
     engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale = FakeLLM(), False, False, False
-    engine.weight_source, engine._released_low = None, 0
+    engine.weight_source, engine._released_low, engine.shared_bytes = None, 0, 0
     engine._released = lambda: WEIGHTS * ("weights" in asleep) + KV * ("kv_cache" in asleep)
     memory = FakeAllocator()
     peaks = PhasePeaks(lambda: memory.peak, memory.reset, engine.take_released_low)
@@ -178,3 +178,84 @@ def test_a_colocated_steps_peaks_leave_out_what_sleeping_vllm_released():
     memory.set(LEARNER + WEIGHTS + KV + 2 * GIB)
     peaks.end_phase("generate")
     assert peaks.metrics()["memory/generate_peak_gib"] == 35.0
+
+
+def test_with_shared_base_weights_sleep_releases_only_the_kv_cache(monkeypatch):
+    """rollout.vllm.share_lora_base: the trainer computes with vLLM's weight memory while vLLM
+    sleeps, so sleep must unmap the KV cache's allocations and nothing else, never through
+    vLLM's own sleep (which unmaps the weights too), and wake-up maps them back at the same
+    addresses with the prefix cache forgotten."""
+    import sys
+    import types
+
+    from grpo.rollout.vllm_engine import VLLMEngine
+
+    def allocation(tag):
+        return SimpleNamespace(tag=tag, handle=(id(object()), 1 << 30), is_asleep=False)
+
+    pool = {1: allocation("weights"), 2: allocation("kv_cache"), 3: allocation("kv_cache"), 4: allocation("weights")}
+    calls = []
+    cumem = types.ModuleType("vllm.device_allocator.cumem")
+    cumem.CuMemAllocator = SimpleNamespace(get_instance=lambda: SimpleNamespace(pointer_to_data=pool))
+    cumem.unmap_and_release = lambda handle: calls.append(("unmap", handle))
+    cumem.create_and_map = lambda handle: calls.append(("map", handle))
+    for name in ("vllm", "vllm.device_allocator"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "vllm.device_allocator.cumem", cumem)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
+
+    class FakeLLM:
+        def sleep(self, level):
+            raise AssertionError("vLLM's own sleep would unmap the shared weights")
+
+        def wake_up(self, tags):
+            raise AssertionError("nothing of vLLM's own sleep to wake")
+
+        def reset_prefix_cache(self):
+            calls.append(("reset_prefix_cache",))
+
+    engine = object.__new__(VLLMEngine)
+    engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale = FakeLLM(), False, False, False
+    engine.weight_source, engine.shared_bytes, engine.sleep_enabled = (lambda: []), 15 << 30, True
+    engine._released_low = 0
+    engine._released = lambda: sum(d.handle[1] for d in pool.values() if d.is_asleep)
+
+    engine.finish_generation()
+    kv = [pool[2].handle, pool[3].handle]
+    assert calls == [("unmap", kv[0]), ("unmap", kv[1])]
+    assert [d.is_asleep for d in pool.values()] == [False, True, True, False]
+    assert engine.kv_asleep and not engine.weights_asleep and not engine.stale  # no base reload to come
+    assert engine.take_released_low() == 0  # the generation phase: awake until its end
+    assert engine.take_released_low() == 2 << 30  # a phase slept through: the KV cache released
+    calls.clear()
+    engine._ready()
+    assert calls == [("empty_cache",), ("map", kv[0]), ("map", kv[1]), ("reset_prefix_cache",)]
+    assert not any(d.is_asleep for d in pool.values()) and not engine.kv_asleep
+
+
+@needs_vllm_gpu
+def test_real_engine_shares_a_lora_runs_base_weights_and_generates_the_same(tiny_base):
+    """rollout.vllm.share_lora_base on a real vLLM: every frozen base weight of the trainer ends up
+    in vLLM's memory, and sampling with a sleep/wake cycle in between gives what it gave before."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from grpo.rollout.base import SamplingParams
+    from grpo.rollout.vllm_engine import VLLMEngine
+    from grpo.rollout.weight_sync import engine_weights
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    base = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.bfloat16).cuda()
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear"))
+    frozen = sum(p.numel() * p.element_size() for n, p in model.named_parameters() if not p.requires_grad)
+    engine = VLLMEngine(str(tiny_base), tokenizer, dtype="bfloat16", max_prompt_tokens=64, max_completion_tokens=32,
+                        gpu_memory_utilization=0.2, enforce_eager=True, sleep=True, lora_rank=8,
+                        weight_source=lambda: engine_weights(model, merge_lora=False), share_from=model)
+    assert engine.shared_bytes == frozen
+    params = SamplingParams(n=2, max_tokens=16, seed=3)
+    first = engine.generate(["1+2="], params)[0]  # sleeps afterwards: KV cache released, weights kept
+    ids = torch.tensor([[1, 2, 3]], device="cuda")
+    model(input_ids=ids).logits.sum().backward()  # the trainer computes with vLLM's weight memory
+    again = engine.generate(["1+2="], params)[0]
+    assert again.completion_ids == first.completion_ids

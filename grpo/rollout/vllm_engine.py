@@ -7,7 +7,9 @@ weights arrive over NCCL in flat buckets (grpo/rollout/weight_sync.py, grpo/roll
 
 Colocated runs put vLLM to sleep after each generation (level 2: weights and KV cache released,
 so training gets the memory back) and reload the weights from the trainer on wake-up, which they
-need anyway after an update. With LoRA only the adapter moves: each update is a new LoRA request.
+need anyway after an update. With LoRA only the adapter moves: each update is a new LoRA request;
+with `rollout.vllm.share_lora_base` the trainer's frozen base weights are views of vLLM's (one
+copy, grpo/rollout/shared_weights.py) and sleep releases only the KV cache.
 
 `import grpo` never imports vLLM; this module imports it when an engine is built.
 """
@@ -51,6 +53,7 @@ def build_vllm_engine(recipe: "Recipe", tokenizer: Any, *, model: torch.nn.Modul
         sleep=colocated and r.vllm.sleep, seed=recipe.seed, lora_rank=lora.r if lora.enabled else 0,
         weight_source=source, worker_extension=None if colocated else VLLM_WORKER_EXTENSION,
         trust_remote_code=recipe.model.trust_remote_code,
+        share_from=model if colocated and lora.enabled and r.vllm.share_lora_base else None,
     )
 
 
@@ -113,7 +116,7 @@ class VLLMEngine:
         max_prompt_tokens: int = 512, max_completion_tokens: int = 256, gpu_memory_utilization: float = 0.3,
         enforce_eager: bool = False, sleep: bool = False, seed: int = 0, lora_rank: int = 0,
         weight_source: WeightSource | None = None, worker_extension: str | None = None,
-        trust_remote_code: bool = False,
+        trust_remote_code: bool = False, share_from: torch.nn.Module | None = None,
     ):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine core in this process
         # FlashInfer's sampler returns no post-temperature log-probs, which we need (and it is an
@@ -156,6 +159,34 @@ class VLLMEngine:
         self.lora_request = None
         self._lora_dir: Path | None = None
         self._lora_names: dict[str, str] | None = None
+        self.shared_bytes = self._share_base(share_from) if share_from is not None else 0
+
+    def _share_base(self, model: torch.nn.Module) -> int:
+        """The trainer's frozen LoRA base weights become views of this engine's (grpo/rollout/
+        shared_weights.py); returns the bytes no longer held twice. Only in this process: an engine
+        core in a child process would hand back copies."""
+        import warnings
+
+        from grpo.policy import unwrap
+        from grpo.rollout.shared_weights import plan_views, share
+        from grpo.rollout.weight_sync import lora_base_layer_names
+
+        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+            warnings.warn("rollout.vllm.share_lora_base: vLLM's engine core runs in another process "
+                          "(VLLM_ENABLE_V1_MULTIPROCESSING is not 0); the base weights stay in two copies", stacklevel=2)
+            return 0
+        weights = {name.replace(".base_layer", ""): param for name, param in unwrap(model).named_parameters()
+                   if not param.requires_grad and "lora_" not in name}
+        engine_params, packed = self.llm.llm_engine.apply_model(
+            lambda served: (dict(served.named_parameters()), dict(getattr(served, "packed_modules_mapping", {})))
+        )[0]
+        names = lora_base_layer_names(list(weights), list(engine_params), packed)
+        plan = plan_views({n: tuple(p.shape) for n, p in weights.items()},
+                          {n: tuple(t.shape) for n, t in engine_params.items()}, packed, names)
+        shared = share(weights, engine_params, plan)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the trainer's own copies, now unreferenced
+        return shared
 
     # ------------------------------------------------------------------ generation
 
@@ -188,7 +219,11 @@ class VLLMEngine:
 
     def sleep(self) -> None:
         """Level 2: weights and KV cache released (nothing copied to the host); the weights come
-        back from weight_source on wake-up."""
+        back from weight_source on wake-up. With the base weights shared with the trainer, only
+        the KV cache goes: the trainer computes with those weights while vLLM sleeps."""
+        if self.shared_bytes:
+            self._release_kv()
+            return
         self.llm.sleep(level=2)
         self.weights_asleep = self.kv_asleep = True
         self.stale = self.weight_source is not None
@@ -216,6 +251,38 @@ class VLLMEngine:
         allocations = CuMemAllocator.get_instance().pointer_to_data.values()
         return sum(data.handle[1] for data in allocations if getattr(data, "is_asleep", False))
 
+    def _kv_allocations(self) -> list:
+        from vllm.device_allocator.cumem import CuMemAllocator
+
+        return [data for data in CuMemAllocator.get_instance().pointer_to_data.values() if data.tag == "kv_cache"]
+
+    def _release_kv(self) -> None:
+        """vLLM's sleep unmaps every allocation of its pool, the weights too, and has no KV-only
+        level; so this unmaps the KV cache's allocations itself, as vLLM's level 2 does for them
+        (contents discarded), and leaves vLLM's executor awake: nothing is scheduled in between."""
+        from vllm.device_allocator.cumem import unmap_and_release
+
+        torch.cuda.synchronize()
+        for data in self._kv_allocations():
+            if not data.is_asleep:
+                unmap_and_release(data.handle)
+                data.is_asleep = True
+        self.kv_asleep = True
+        self._note_released()
+
+    def _map_kv(self) -> None:
+        """Back from _release_kv: the same addresses (vLLM's CUDA graphs keep them), new memory,
+        so prefix-cached blocks are forgotten."""
+        from vllm.device_allocator.cumem import create_and_map
+
+        torch.cuda.empty_cache()  # blocks the update freed but torch still holds (see _wake)
+        for data in self._kv_allocations():
+            if data.is_asleep:
+                create_and_map(data.handle)
+                data.is_asleep = False
+        self.llm.reset_prefix_cache()
+        self._note_released()
+
     def _wake(self, tag: str) -> None:
         """Wake one part. vLLM maps its memory itself (cuMem), outside torch's caching allocator:
         blocks torch freed but still holds (the colocated update's activations) are invisible to
@@ -237,7 +304,10 @@ class VLLMEngine:
         if self.stale and self.weight_source is not None:
             self._load(self.weight_source())
         if self.kv_asleep:
-            self._wake("kv_cache")
+            if self.shared_bytes:
+                self._map_kv()
+            else:
+                self._wake("kv_cache")
             self.kv_asleep = False
 
     # ------------------------------------------------------------------ weights
