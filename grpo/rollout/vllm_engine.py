@@ -186,6 +186,11 @@ class VLLMEngine:
         shared = share(weights, engine_params, plan)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # the trainer's own copies, now unreferenced
+        total = sum(param.numel() * param.element_size() for param in weights.values())
+        if shared < total:
+            warnings.warn(f"rollout.vllm.share_lora_base: {shared / 2**30:.2f} of {total / 2**30:.2f} GiB of base weights "
+                          "shared; the rest does not match vLLM's copy bit for bit (or its layout) and stays in two "
+                          "copies", stacklevel=2)
         return shared
 
     # ------------------------------------------------------------------ generation
