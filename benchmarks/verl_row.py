@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu  # noqa: E402
-from benchmarks.row_process import run_isolated  # noqa: E402
 from benchmarks.realistic_step import (  # noqa: E402
     GROUP, MAX_TOKENS, PROMPT_TOKENS, PROMPTS, build_workload, histogram, report,
 )
+from benchmarks.row_process import run_isolated  # noqa: E402
 
 ROW = "verl-vllm"
 CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"  # the prompt, unchanged
@@ -147,7 +147,7 @@ def main() -> None:
     started = time.time()
     with open(out / f"{ROW}.log", "w") as log, DevicePeak() as device:
         code = run_isolated(command, log, cwd=ROOT, timeout=args.timeout,
-                       env={**os.environ, "GRPO_BENCH_LENGTHS": str(lengths_file)})
+                            env={**os.environ, "GRPO_BENCH_LENGTHS": str(lengths_file)})
     text = (out / f"{ROW}.log").read_text(errors="replace")
     lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
     try:
