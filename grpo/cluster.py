@@ -117,6 +117,16 @@ def _check_reachable(address: str, source: str) -> None:
             f"(`ray start --head`), fix the address, or unset it to start a local cluster") from None
 
 
+def actor_threads(recipe: Recipe, world: int, cpus: int) -> int:
+    """torch threads per actor. Synchronous rollout workers and learners take turns, so each may
+    use every core its rank has; with asynchronous rollouts (rollout.max_staleness > 0) the workers
+    generate while the learners train, and two processes each running all cores' threads on the
+    same cores thrash (CPU quickstart, 2 cores: 6.9 s a step against 3.2 s with one thread each)."""
+    overlapping = recipe.rollout.max_staleness > 0 and not recipe.rollout.colocate
+    processes = world + (recipe.rollout.num_workers if overlapping else 0)
+    return max(1, cpus // processes)
+
+
 def start_actors(recipe: Recipe, *, with_learner: bool = True) -> Actors:
     """The learner group (rank 0 with its colocated engine, or separate rollout workers) and the
     reward workers. Without a learner (a generate stage: sampling only) the rollout workers are
@@ -129,7 +139,7 @@ def start_actors(recipe: Recipe, *, with_learner: bool = True) -> Actors:
 
     recipe = with_concrete_engine(recipe, _visible_gpus(recipe))
     world = recipe.trainer.world_size if with_learner else 1
-    cores = recipe.trainer.threads or max(1, (os.cpu_count() or 1) // world)
+    cores = recipe.trainer.threads or actor_threads(recipe, world, os.cpu_count() or 1)
     gpus = _gpu_share(recipe) if with_learner else _sampling_gpu_share(recipe)
     group = start_learners(recipe, gpus["learner"], cores) if with_learner else None
     rollouts = []

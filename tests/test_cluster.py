@@ -6,7 +6,7 @@ must, independently of how _gpu_share computed them."""
 
 import pytest
 
-from grpo.cluster import _gpu_share
+from grpo.cluster import _gpu_share, actor_threads
 from grpo.config import recipe_from_dict
 from tests.conftest import minimal_recipe
 
@@ -102,3 +102,19 @@ def test_an_address_nothing_answers_on_fails_at_once_naming_where_it_came_from(t
     monkeypatch.delenv("RAY_ADDRESS")
     with pytest.raises(RecipeError, match=f"cluster.address = {dead}: no Ray cluster answers there"):
         init_ray(recipe_from_dict(minimal_recipe(tmp_path, cluster={"address": dead})))
+
+
+@pytest.mark.parametrize("rollout, world, expected", [
+    ({}, 1, 8),  # colocated: one process
+    ({"colocate": False, "num_workers": 2}, 1, 8),  # synchronous workers take turns with the learner
+    ({"colocate": False, "num_workers": 1, "max_staleness": 1}, 1, 4),  # they overlap: the cores are split
+    ({"colocate": False, "num_workers": 3, "max_staleness": 2}, 1, 2),
+    ({"colocate": False, "num_workers": 2, "max_staleness": 1}, 2, 2),
+])
+def test_actor_threads_split_the_cores_only_between_processes_that_overlap(tmp_path, rollout, world, expected):
+    correction = {"sampler_correction": "tis"} if rollout.get("max_staleness") else {}
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, rollout={"group_size": 4, "prompts_per_step": 4,
+                                                                "max_completion_tokens": 16, **rollout},
+                                             algorithm=correction))
+    assert actor_threads(recipe, world, 8) == expected
+    assert actor_threads(recipe, world, 1) == 1
