@@ -3,6 +3,8 @@
 # vLLM on the other. Two seeds of each, so the asynchronous curve can be judged against the
 # run-to-run spread of the synchronous one (docs/throughput.md, "Asynchronous rollouts").
 # Usage: examples/r1_zero_demo/async_overlay.sh [OUT_DIR] [STEPS] [SEEDS]   (needs vLLM)
+# Ends with benchmarks/async_overlay.py: OUT_DIR/overlay.png and a table of where the asynchronous
+# seeds' mean sits against the synchronous seeds' range.
 set -euo pipefail
 out=${1:-runs/async-overlay}; steps=${2:-30}; seeds=${3:-"0 1"}
 mkdir -p "$out"
@@ -22,3 +24,4 @@ for mode in sync async; do
     cp "runs/$name/metrics.jsonl" "$out/$name.jsonl"
   done
 done
+python3 benchmarks/async_overlay.py --sync $(printf "runs/demo-sync-%s " $seeds) --async $(printf "runs/demo-async-%s " $seeds) --out "$out"

@@ -1,0 +1,118 @@
+"""Synchronous against asynchronous rollouts, judged by their learning curves: is an asynchronous
+run's curve inside the run-to-run spread of the synchronous runs (issue 21's goal)?
+
+One point per run is not enough to judge that, and single steps are noisy (16 prompts a step), so
+each run's training reward is averaged over consecutive windows of steps; the held-out accuracy is
+compared at each evaluation. A window of the asynchronous mode counts as inside when the mean of
+its seeds lies within [min, max] of the synchronous seeds' values there. Writes a PNG (synchronous
+seeds as a band, asynchronous seeds as lines) and a JSON/Markdown table.
+
+    python benchmarks/async_overlay.py --sync runs/qs-sync-* --async runs/qs-async-* --out docs/async_overlay
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from grpo.logging import read_metrics
+
+
+def series(rows: list[dict], key: str) -> dict[int, float]:
+    """step -> value of `key`, for the steps that logged it."""
+    return {int(r["step"]): float(r[key]) for r in rows if r.get(key) is not None}
+
+
+def window_means(points: dict[int, float], size: int) -> dict[int, float]:
+    """Mean over consecutive windows of `size` steps, keyed by the window's first step
+    (steps 1-10 -> 1, 11-20 -> 11 for size 10); a window counts only the steps it has."""
+    windows: dict[int, list[float]] = {}
+    for step, value in points.items():
+        start = (step - 1) // size * size + 1
+        windows.setdefault(start, []).append(value)
+    return {start: statistics.fmean(values) for start, values in sorted(windows.items())}
+
+
+def compare(sync: list[dict[int, float]], other: list[dict[int, float]]) -> list[dict]:
+    """Per key (window or eval step) that every run has: the synchronous seeds' range and the
+    other mode's seed mean, and whether that mean is inside the range."""
+    keys = sorted(set.intersection(*(set(s) for s in sync + other)))
+    table = []
+    for key in keys:
+        low, high = min(s[key] for s in sync), max(s[key] for s in sync)
+        mean = statistics.fmean(s[key] for s in other)
+        table.append({"at": key, "sync_min": low, "sync_max": high, "sync_mean": statistics.fmean(s[key] for s in sync),
+                      "other_mean": mean, "inside": low <= mean <= high})
+    return table
+
+
+def wall_seconds(rows: list[dict]) -> float:
+    return sum(float(r.get("time/step", 0.0)) for r in rows if "reward/mean" in r)
+
+
+def plot(path: Path, curves: dict[str, tuple[list[dict[int, float]], list[dict[int, float]]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 3.6))
+    for axis, (label, (sync, other)) in zip(axes, curves.items()):
+        steps = sorted(set.intersection(*(set(s) for s in sync)))
+        axis.fill_between(steps, [min(s[t] for s in sync) for t in steps], [max(s[t] for s in sync) for t in steps],
+                          color="tab:blue", alpha=0.2, label="synchronous, seed range")
+        for i, run in enumerate(sync):
+            axis.plot(sorted(run), [run[t] for t in sorted(run)], color="tab:blue", lw=0.8,
+                      label="synchronous seeds" if i == 0 else None)
+        for i, run in enumerate(other):
+            axis.plot(sorted(run), [run[t] for t in sorted(run)], color="tab:red", lw=1.2, ls="--",
+                      label="max_staleness=1 seeds" if i == 0 else None)
+        axis.set_xlabel("step")
+        axis.set_title(label)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sync", nargs="+", required=True, help="run folders of the synchronous seeds")
+    parser.add_argument("--async", dest="other", nargs="+", required=True, help="run folders of the asynchronous seeds")
+    parser.add_argument("--window", type=int, default=10, help="steps per training-reward window")
+    parser.add_argument("--out", required=True, help="folder for overlay.png, overlay.json and overlay.md")
+    args = parser.parse_args()
+    runs = {mode: [read_metrics(Path(p)) for p in paths] for mode, paths in (("sync", args.sync), ("async", args.other))}
+    for mode, paths in (("sync", args.sync), ("async", args.other)):
+        empty = [p for p, rows in zip(paths, runs[mode]) if not rows]
+        if empty:
+            raise SystemExit(f"--{mode}: no metrics.jsonl in {', '.join(empty)}; pass run folders (runs/<name>)")
+    reward = {m: [window_means(series(rows, "reward/mean"), args.window) for rows in runs[m]] for m in runs}
+    accuracy = {m: [series(rows, "eval/accuracy") for rows in runs[m]] for m in runs}
+    result = {
+        "window": args.window, "sync_runs": args.sync, "async_runs": args.other,
+        "reward_windows": compare(reward["sync"], reward["async"]),
+        "eval_accuracy": compare(accuracy["sync"], accuracy["async"]),
+        "wall_seconds": {m: [wall_seconds(rows) for rows in runs[m]] for m in runs},
+        "staleness": [statistics.fmean(series(rows, "rollout/staleness").values() or [0.0]) for rows in runs["async"]],
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "overlay.json").write_text(json.dumps(result, indent=1) + "\n")
+    lines = ["| training reward, steps | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
+    lines += [f"| {r['at']}-{r['at'] + args.window - 1} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | "
+              f"{r['other_mean']:.3f} | {'yes' if r['inside'] else 'no'} |" for r in result["reward_windows"]]
+    lines += ["", "| test accuracy, step | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
+    lines += [f"| {r['at']} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | {r['other_mean']:.3f} | "
+              f"{'yes' if r['inside'] else 'no'} |" for r in result["eval_accuracy"]]
+    (out / "overlay.md").write_text("\n".join(lines) + "\n")
+    plot(out / "overlay.png", {f"training reward ({args.window}-step means)": (
+        reward["sync"], reward["async"]), "greedy test accuracy": (accuracy["sync"], accuracy["async"])})
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
