@@ -2,13 +2,15 @@
 hybrid engine, its settings at the same sizes as the other rows; adds a `verl-vllm` row to the
 table realistic_step.py wrote in --out (or starts one).
 
-Not run yet. verl 0.9.1 pins transformers < 5.11 and the device image has 5.17, so the row runs
-with verl's own wheels first on PYTHONPATH (benchmarks/verl_fetch.sh makes .verl); vLLM comes from
-benchmarks/device_setup.sh:
+verl 0.9.1 pins transformers < 5.11 and the device image has 5.17, so the row runs with verl's
+own wheels first on PYTHONPATH (benchmarks/verl_fetch.sh makes .verl); vLLM comes from
+benchmarks/device_setup.sh. verl starts slowly (6 minutes on an H100 on 2026-12-06: Ray, its
+workers, its vLLM server's compile), so build the workload in one device call and run the row in
+the next:
 
-    source benchmarks/device_setup.sh                 # vLLM and .whl, as for the other rows
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/verl .verl/*.whl
-    PYTHONPATH=/tmp/verl:$PYTHONPATH python3 benchmarks/verl_row.py --out $OUT/r --steps 3 --warmup 1
+    source benchmarks/device_setup.sh && source benchmarks/verl_setup.sh
+    python3 benchmarks/verl_row.py --out $OUT/r --prepare-only          # first call
+    python3 benchmarks/verl_row.py --out $OUT/r --steps 3 --warmup 1    # next call, same machine
 
 Same workload as the other rows: the Qwen2.5-1.5B-shaped checkpoint with 127 scaled stop rows
 (read by vLLM from its generation_config), 32 prompts x 16 samples of 256 prompt tokens, at most
@@ -59,10 +61,30 @@ def prepare(directory: Path) -> tuple[Path, Path]:
                           for i, text in enumerate(prompts)])
     data = directory / "verl_train.parquet"
     frame.to_parquet(data)
-    tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = chat_tokenizer(AutoTokenizer.from_pretrained(directory / "tokenizer"))
     tokenizer.save_pretrained(directory / "tokenizer_chat")
     return data, directory / "tokenizer_chat"
+
+
+def chat_tokenizer(tokenizer):
+    """The workload's word-level tokenizer as verl 0.9.1 needs it for a model of type qwen2: its
+    agent loop's Qwen token builder requires "\n" to encode as one token and a "<|im_end|>" token.
+    Both take ids 1 and 2, words no prompt holds (prompts draw ids from 10 up), so vocabulary size,
+    prompts and the model stay the same as for the other rows."""
+    from tokenizers import AddedToken, Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    vocab = state["model"]["vocab"]
+    for word, index in (("\n", 1), ("<|im_end|>", 2)):
+        vocab.pop(f"t{index}")
+        vocab[word] = index
+    backend = Tokenizer.from_str(json.dumps(state))
+    backend.add_tokens([AddedToken("\n", normalized=False, special=False)])
+    chat = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=tokenizer.eos_token, pad_token=tokenizer.pad_token,
+                                   additional_special_tokens=["<|im_end|>"])
+    chat.chat_template = CHAT_TEMPLATE
+    return chat
 
 
 def overrides(directory: Path, data: Path, tokenizer: Path, steps: int) -> list[str]:
@@ -134,10 +156,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=540)
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="build the workload and verl's inputs, then stop: verl's own start-up took 6 minutes on "
+                             "an H100 (2026-12-06), so a device call that also builds the workload may not fit the row")
     args = parser.parse_args()
     directory, out = Path(args.workdir), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     build_workload(directory, tiny=False)
+    if args.prepare_only:
+        prepare(directory)
+        return
     release_driver_gpu()  # verl's Ray workers start with the whole GPU free
     data, tokenizer = prepare(directory)
     lengths_file = out / f"{ROW}.lengths"
