@@ -4,9 +4,9 @@ table realistic_step.py wrote in --out (or starts one).
 
 verl 0.9.1 pins transformers < 5.11 and the device image has 5.17, so the row runs with verl's
 own wheels first on PYTHONPATH (benchmarks/verl_fetch.sh makes .verl); vLLM comes from
-benchmarks/device_setup.sh. verl starts slowly (6 minutes on an H100 on 2026-12-06: Ray, its
-workers, its vLLM server's compile), so build the workload in one device call and run the row in
-the next:
+benchmarks/device_setup.sh. The workload build and verl's start-up (Ray, its workers, its vLLM
+server's compile) took 5.9 minutes on an H100 on 2026-12-06, so build the workload in one device
+call and run the row in the next:
 
     source benchmarks/device_setup.sh && source benchmarks/verl_setup.sh
     python3 benchmarks/verl_row.py --out $OUT/r --prepare-only          # first call
@@ -157,8 +157,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=540)
     parser.add_argument("--prepare-only", action="store_true",
-                        help="build the workload and verl's inputs, then stop: verl's own start-up took 6 minutes on "
-                             "an H100 (2026-12-06), so a device call that also builds the workload may not fit the row")
+                        help="build the workload and verl's inputs, then stop: building them and starting verl took "
+                             "5.9 minutes on an H100 (2026-12-06), so the row needs a device call of its own")
     args = parser.parse_args()
     directory, out = Path(args.workdir), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
