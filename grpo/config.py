@@ -342,7 +342,9 @@ class TrainerConfig(_Section):
         "trainer.packing the budget counts real tokens."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the policy trains.")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads per actor; default: all cores.")
+    threads: int | None = Field(None, ge=1, description=(
+        "torch CPU threads per actor; default: the cores split between learner ranks, and also between "
+        "the rollout workers when rollouts are asynchronous (they compute at the same time)."))
     master_weights: Literal["auto", "fp32", "none"] = Field(
         "auto", description="auto/fp32: the optimizer steps float32 copies of bf16/fp16 weights (an update of "
         "1e-6 is below bf16 resolution and would be lost); none: pure low-precision training (less memory)."
