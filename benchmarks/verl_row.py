@@ -45,7 +45,17 @@ from benchmarks.realistic_step import (  # noqa: E402
 )
 from benchmarks.row_process import run_isolated  # noqa: E402
 
-ROW = "verl-vllm"
+# "default": verl's GRPO example settings at workload R's sizes. "tuned": what a verl user would turn
+# on at mu = 1 and pure bf16, to match the other rows: bf16 weights and optimizer state (verl's FSDP
+# actor keeps fp32 by default; every other row is pure bf16), the sampler's log-probs as the old
+# policy's (bypass mode: no recomputation pass, as ours and TRL's at mu = 1), and verl's fused
+# log-prob kernels (no full-vocabulary logits in the update).
+SETTINGS = {
+    "default": [],
+    "tuned": ["actor_rollout_ref.actor.fsdp_config.model_dtype=bf16", "algorithm.rollout_correction.bypass_mode=True",
+              "actor_rollout_ref.rollout.calculate_log_probs=True", "actor_rollout_ref.model.use_fused_kernels=True"],
+}
+ROWS = {"default": "verl-vllm", "tuned": "verl-vllm-tuned"}
 CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"  # the prompt, unchanged
 
 
@@ -87,7 +97,7 @@ def chat_tokenizer(tokenizer):
     return chat
 
 
-def overrides(directory: Path, data: Path, tokenizer: Path, steps: int) -> list[str]:
+def overrides(directory: Path, data: Path, tokenizer: Path, steps: int, setting: str = "default") -> list[str]:
     padding_free = importlib.util.find_spec("flash_attn") is not None
     return [
         "algorithm.adv_estimator=grpo", "algorithm.use_kl_in_reward=False",
@@ -114,6 +124,7 @@ def overrides(directory: Path, data: Path, tokenizer: Path, steps: int) -> list[
         # verl 0.9.1 loads the actor and reference with flash_attention_2 unless the model's
         # override_config names another (verl/workers/config/model.py); SDPA where flash-attn is absent
         *([] if padding_free else ["+actor_rollout_ref.model.override_config.attn_implementation=sdpa"]),
+        *SETTINGS[setting],
     ]
 
 
@@ -135,18 +146,24 @@ def parse_steps(log: str) -> list[dict[str, float]]:
     return steps
 
 
-def summarize(steps: list[dict[str, float]], warmup: int, lengths: list[int], total_steps: int) -> dict:
-    rows = [m for m in steps if "timing_s/step" in m][warmup:]
+def summarize(steps: list[dict[str, float]], warmup: int, lengths: list[int], per_step: int) -> dict:
+    """The row from verl's step lines. `lengths`: every completion's length in the order the reward
+    saw them, `per_step` to a step; the measured steps' lengths are those after the warm-up's and up
+    to the last step that finished (a call's time limit can stop verl inside a step that has already
+    been scored)."""
+    timed = [m for m in steps if "timing_s/step" in m]
+    rows = timed[warmup:]
     if not rows:
         raise ValueError("no measured step in verl's log")
     median = lambda key: statistics.median(m.get(key, 0.0) for m in rows)  # noqa: E731
-    keep = len(lengths) * (total_steps - warmup) // max(1, total_steps)
-    return {"step_seconds": [m["timing_s/step"] for m in rows],
-            "peak_gib": max(m.get("perf/max_memory_allocated_gb", 0.0) for m in rows),
+    # verl 0.9.1 logs the actor's allocator peak as actor/perf/...; earlier releases as perf/...
+    peak = max(m.get("actor/perf/max_memory_allocated_gb", m.get("perf/max_memory_allocated_gb", 0.0)) for m in rows)
+    measured = lengths[warmup * per_step: len(timed) * per_step]
+    return {"step_seconds": [m["timing_s/step"] for m in rows], "peak_gib": peak,
             "split": {"time/generate": median("timing_s/gen"),
                       "time/train": median("timing_s/update_actor") + median("timing_s/old_log_prob"),
                       "time/sync": median("timing_s/update_weights")},
-            "lengths": histogram(lengths[-keep:] if keep else lengths)}
+            "lengths": histogram(measured or lengths)}
 
 
 def main() -> None:
@@ -156,6 +173,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=540)
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="default",
+                        help="verl's example settings, or those tuned as the other rows are (see SETTINGS)")
     parser.add_argument("--prepare-only", action="store_true",
                         help="build the workload and verl's inputs, then stop: building them and starting verl took "
                              "5.9 minutes on an H100 (2026-12-06), so the row needs a device call of its own")
@@ -168,29 +187,30 @@ def main() -> None:
         return
     release_driver_gpu()  # verl's Ray workers start with the whole GPU free
     data, tokenizer = prepare(directory)
-    lengths_file = out / f"{ROW}.lengths"
+    row = ROWS[args.setting]
+    lengths_file = out / f"{row}.lengths"
     lengths_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides(directory, data, tokenizer, args.steps)]
-    (out / f"{ROW}.command").write_text(" ".join(command) + "\n")
+    command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides(directory, data, tokenizer, args.steps, args.setting)]
+    (out / f"{row}.command").write_text(" ".join(command) + "\n")
     started = time.time()
-    with open(out / f"{ROW}.log", "w") as log, DevicePeak() as device:
+    with open(out / f"{row}.log", "w") as log, DevicePeak() as device:
         code = run_isolated(command, log, cwd=ROOT, timeout=args.timeout,
                             env={**os.environ, "GRPO_BENCH_LENGTHS": str(lengths_file)})
-    text = (out / f"{ROW}.log").read_text(errors="replace")
+    text = (out / f"{row}.log").read_text(errors="replace")
     lengths = [int(x) for x in lengths_file.read_text().split()] if lengths_file.exists() else []
     try:
-        result = summarize(parse_steps(text), args.warmup, lengths, args.steps)
+        result = summarize(parse_steps(text), args.warmup, lengths, PROMPTS * GROUP)
         if code != 0:
             result["note"] = f"exit {code} after its steps"
     except ValueError:
-        result = {"error": f"exit {code}, see {ROW}.log"}
+        result = {"error": f"exit {code}, see {row}.log"}
         print("\n".join(text.splitlines()[-40:]))
     result["device_peak_gib"] = device.peaks_gib  # verl's own figure is torch's allocated count
-    print(f"{ROW}: done in {time.time() - started:.0f} s", flush=True)
-    (out / f"{ROW}.json").write_text(json.dumps(result, indent=2))
+    print(f"{row}: done in {time.time() - started:.0f} s", flush=True)
+    (out / f"{row}.json").write_text(json.dumps(result, indent=2))
     table = out / "realistic_step.json"
     merged = json.loads(table.read_text()) if table.exists() else {"results": {}}
-    merged["results"][ROW] = result
+    merged["results"][row] = result
     table.write_text(json.dumps(merged, indent=2))
     (out / "realistic_step.md").write_text(report(merged["results"]) + "\n")
     print((out / "realistic_step.md").read_text())

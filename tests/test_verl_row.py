@@ -40,11 +40,30 @@ def test_parse_steps_reads_verl_console_lines():
 def test_summarize_drops_warmup_steps_and_their_lengths():
     steps = [{"timing_s/step": 90.0, "timing_s/gen": 60.0},
              {"timing_s/step": 40.0, "timing_s/gen": 18.0, "timing_s/update_actor": 12.0, "timing_s/old_log_prob": 3.0,
-              "perf/max_memory_allocated_gb": 30.5}]
-    result = summarize(steps, warmup=1, lengths=[1000] * 4 + [100, 200, 300, 400], total_steps=2)
+              "actor/perf/max_memory_allocated_gb": 30.5}]
+    # 4 completions a step; a third step was scored (its lengths written) but stopped before its line
+    lengths = [1000] * 4 + [100, 200, 300, 400] + [7] * 4
+    result = summarize(steps, warmup=1, lengths=lengths, per_step=4)
     assert result["step_seconds"] == [40.0]
     assert result["split"]["time/generate"] == 18.0 and result["split"]["time/train"] == 15.0
     assert result["peak_gib"] == 30.5
-    assert result["lengths"]["mean"] == pytest.approx(250.0)
+    assert result["lengths"]["mean"] == pytest.approx(250.0) and result["lengths"]["count"] == 4
     with pytest.raises(ValueError, match="no measured step"):
-        summarize(steps[:1], warmup=1, lengths=[], total_steps=1)
+        summarize(steps[:1], warmup=1, lengths=[], per_step=4)
+
+
+def test_summarize_reads_the_peak_under_its_older_name():
+    steps = [{"timing_s/step": 40.0, "perf/max_memory_allocated_gb": 12.0}]
+    assert summarize(steps, warmup=0, lengths=[5, 6], per_step=2)["peak_gib"] == 12.0
+
+
+def test_tuned_setting_adds_its_overrides_once_each(tmp_path):
+    from benchmarks.verl_row import ROWS, SETTINGS, overrides
+
+    default = overrides(tmp_path, tmp_path / "d.parquet", tmp_path / "tok", 3)
+    tuned = overrides(tmp_path, tmp_path / "d.parquet", tmp_path / "tok", 3, "tuned")
+    assert tuned[: len(default)] == default and tuned[len(default):] == SETTINGS["tuned"]
+    keys = [item.split("=", 1)[0].lstrip("+") for item in tuned]
+    assert len(keys) == len(set(keys))  # Hydra would keep only the last of a repeated key
+    assert "actor_rollout_ref.actor.fsdp_config.model_dtype=bf16" in tuned  # pure bf16, as every other row
+    assert set(ROWS) == set(SETTINGS) and len(set(ROWS.values())) == len(ROWS)
