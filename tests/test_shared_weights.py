@@ -6,12 +6,13 @@ into one tensor each (parts stacked along dim 0), LoRA-capable layers' weights u
 
 from __future__ import annotations
 
+import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from grpo.policy import unwrap
-from grpo.rollout.shared_weights import plan_views, share
+from grpo.rollout.shared_weights import frozen_base_weights, park_on_host, plan_views, return_home, share
 from grpo.rollout.weight_sync import lora_base_layer_names
 
 PACKED = {"qkv_proj": ["q_proj", "k_proj", "v_proj"], "gate_up_proj": ["gate_proj", "up_proj"]}
@@ -54,9 +55,7 @@ def tiny_lora_model() -> torch.nn.Module:
     return model
 
 
-def frozen_weights(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
-    return {name.replace(".base_layer", ""): param for name, param in unwrap(model).named_parameters()
-            if not param.requires_grad and "lora_" not in name}
+frozen_weights = frozen_base_weights
 
 
 def engine_like(weights: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
@@ -78,12 +77,12 @@ def engine_like(weights: dict[str, torch.Tensor], layers: int) -> dict[str, torc
     return engine
 
 
-def share_into(model: torch.nn.Module, engine: dict[str, torch.Tensor]) -> int:
+def share_into(model: torch.nn.Module, engine: dict[str, torch.Tensor], home: dict | None = None) -> int:
     weights = frozen_weights(model)
     names = lora_base_layer_names(list(weights), list(engine), PACKED)
     plan = plan_views({n: tuple(p.shape) for n, p in weights.items()}, {n: tuple(t.shape) for n, t in engine.items()},
                       PACKED, names)
-    return share(weights, engine, plan)
+    return share(weights, engine, plan, home)
 
 
 def test_every_frozen_weight_becomes_a_view_of_the_engines_and_the_model_computes_the_same():
@@ -128,3 +127,64 @@ def test_a_trainable_weight_is_never_shared():
     engine = {"w": torch.ones(4, 4)}
     assert share({"w": weight}, engine, {"w": ("w", 0, 4)}) == 0
     assert weight.untyped_storage().data_ptr() != engine["w"].untyped_storage().data_ptr()
+
+
+def test_frozen_base_weights_are_the_base_layers_under_checkpoint_names():
+    weights = frozen_base_weights(tiny_lora_model())
+    assert "model.layers.0.self_attn.q_proj.weight" in weights and "lm_head.weight" in weights
+    assert not any("lora_" in name or "base_layer" in name for name in weights)
+    assert not any(p.requires_grad for p in weights.values())
+
+
+def test_sharing_after_parking_leaves_an_unplaceable_weight_its_own():
+    model = tiny_lora_model()
+    weights = frozen_weights(model)
+    engine = engine_like({n: p.detach() for n, p in weights.items()}, layers=2)
+    del engine["model.norm.weight"]  # nowhere to place it
+    home = park_on_host(weights)
+    assert set(home) == set(weights) and all(d.type == "cpu" for d in home.values())
+    own = weights["model.norm.weight"].untyped_storage().data_ptr()
+    shared = share_into(model, engine, home)
+    after = frozen_weights(model)
+    assert after["model.norm.weight"].untyped_storage().data_ptr() == own
+    assert shared == sum(p.numel() * p.element_size() for n, p in weights.items() if n != "model.norm.weight")
+    q = after["model.layers.0.self_attn.q_proj.weight"]
+    assert q.untyped_storage().data_ptr() == engine["model.layers.0.self_attn.qkv_proj.base_layer.weight"].untyped_storage().data_ptr()
+
+
+def test_return_home_moves_only_what_is_elsewhere():
+    """A stand-in weight (a parameter cannot move to the meta device, which stands in for the GPU
+    on a CPU-only machine; the GPU test below does the real round trip)."""
+    class Weight:
+        def __init__(self, data):
+            self.data = data
+
+        @property
+        def device(self):
+            return self.data.device
+
+    away, there = Weight(torch.ones(3)), Weight(torch.zeros(2, device="meta"))
+    kept = away.data
+    return_home({"a": away, "b": there}, {"a": torch.device("meta"), "b": torch.device("meta")})
+    assert away.device.type == "meta" and there.device.type == "meta" and kept.device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: the device round trip")
+def test_parking_frees_the_device_and_sharing_brings_every_weight_back_to_it():
+    model = tiny_lora_model().cuda()
+    ids = torch.randint(0, 50, (2, 7), device="cuda")
+    before = model(input_ids=ids).logits.detach()
+    weights = frozen_weights(model)
+    values = {n: p.detach().clone() for n, p in weights.items()}
+    used = torch.cuda.memory_allocated()
+    home = park_on_host(weights)
+    assert all(p.device.type == "cpu" for p in weights.values())
+    assert used - torch.cuda.memory_allocated() >= sum(p.numel() * p.element_size() for p in weights.values())
+    engine = engine_like({n: v.cpu() for n, v in values.items()}, layers=2)
+    engine = {n: t.cuda() for n, t in engine.items()}
+    engine["model.layers.1.mlp.down_proj.base_layer.weight"] *= 1.001  # this one stays the trainer's own
+    share_into(model, engine, home)
+    assert all(p.device.type == "cuda" for p in model.parameters())
+    down = frozen_weights(model)["model.layers.1.mlp.down_proj.weight"]
+    assert torch.equal(down, values["model.layers.1.mlp.down_proj.weight"])
+    torch.testing.assert_close(model(input_ids=ids).logits, before, rtol=0, atol=0)

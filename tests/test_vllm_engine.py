@@ -235,6 +235,10 @@ def test_with_shared_base_weights_sleep_releases_only_the_kv_cache(monkeypatch):
         def reset_prefix_cache(self):
             calls.append(("reset_prefix_cache",))
 
+        def collective_rpc(self, method):
+            runner = SimpleNamespace(post_kv_cache_wake_up=lambda: calls.append(("post_kv_cache_wake_up",)))
+            return [method(SimpleNamespace(model_runner=runner))]
+
     engine = object.__new__(VLLMEngine)
     engine.llm, engine.weights_asleep, engine.kv_asleep, engine.stale = FakeLLM(), False, False, False
     engine.weight_source, engine.shared_bytes, engine.sleep_enabled = (lambda: []), 15 << 30, True
@@ -250,7 +254,8 @@ def test_with_shared_base_weights_sleep_releases_only_the_kv_cache(monkeypatch):
     assert engine.take_released_low() == 2 << 30  # a phase slept through: the KV cache released
     calls.clear()
     engine._ready()
-    assert calls == [("empty_cache",), ("map", kv[0]), ("map", kv[1]), ("reset_prefix_cache",)]
+    # vLLM's wake-up hook rebuilds what its runner keeps in the KV cache's memory (block-table layout)
+    assert calls == [("empty_cache",), ("map", kv[0]), ("map", kv[1]), ("post_kv_cache_wake_up",), ("reset_prefix_cache",)]
     assert not any(d.is_asleep for d in pool.values()) and not engine.kv_asleep
 
 
@@ -275,6 +280,7 @@ def test_real_engine_shares_a_lora_runs_base_weights_and_generates_the_same(tiny
                         gpu_memory_utilization=0.2, enforce_eager=True, sleep=True, lora_rank=8,
                         weight_source=lambda: engine_weights(model, merge_lora=False), share_from=model)
     assert engine.shared_bytes == frozen
+    assert all(p.device.type == "cuda" for p in model.parameters())  # back from host memory, or views
     params = SamplingParams(n=2, max_tokens=16, seed=3)
     first = engine.generate(["1+2="], params)[0]  # sleeps afterwards: KV cache released, weights kept
     ids = torch.tensor([[1, 2, 3]], device="cuda")

@@ -57,6 +57,16 @@ def build_vllm_engine(recipe: "Recipe", tokenizer: Any, *, model: torch.nn.Modul
     )
 
 
+def _after_kv_cache_mapped(worker: Any) -> None:
+    """What vLLM's own wake-up does once the KV cache's memory is mapped again: its model runner
+    rebuilds state kept in that memory. vLLM 0.26's block-table layout tensors live under the
+    kv_cache tag and come back undefined; without this hook the next generation read them and
+    failed with an illegal memory access (H100, 2026-12-06). Runs on the worker, in this process."""
+    hook = getattr(getattr(worker, "model_runner", None), "post_kv_cache_wake_up", None)
+    if hook is not None:
+        hook()
+
+
 def request_seed(seed: int, prompt_index: int, n: int) -> int:
     """Seed of one prompt's request; vLLM gives its n samples seed, seed + 1, …, seed + n - 1, so
     prompts are spaced n apart and no two samples of a call share a stream."""
@@ -151,7 +161,18 @@ class VLLMEngine:
             kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank(lora_rank), max_loras=1)
         if worker_extension:
             kwargs["worker_extension_cls"] = worker_extension
-        self.llm = LLM(**kwargs)
+        from grpo.rollout.shared_weights import frozen_base_weights, park_on_host, return_home
+
+        base = home = None
+        if share_from is not None and os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0":
+            base = frozen_base_weights(share_from)
+            home = park_on_host(base)  # vLLM loads into the memory they held: one copy on the device
+        try:
+            self.llm = LLM(**kwargs)
+        except BaseException:
+            if home is not None:
+                return_home(base, home)
+            raise
         self.weights_asleep = self.kv_asleep = False
         self._released_low = 0  # see take_released_low
         self.stale = False  # the trainer has newer weights than the engine
@@ -159,33 +180,31 @@ class VLLMEngine:
         self.lora_request = None
         self._lora_dir: Path | None = None
         self._lora_names: dict[str, str] | None = None
-        self.shared_bytes = self._share_base(share_from) if share_from is not None else 0
+        self.shared_bytes = self._share_base(base, home) if share_from is not None else 0
 
-    def _share_base(self, model: torch.nn.Module) -> int:
-        """The trainer's frozen LoRA base weights become views of this engine's (grpo/rollout/
-        shared_weights.py); returns the bytes no longer held twice. Only in this process: an engine
-        core in a child process would hand back copies."""
+    def _share_base(self, weights: dict[str, torch.nn.Parameter] | None, home: dict[str, torch.device] | None) -> int:
+        """The trainer's frozen LoRA base weights (parked in host memory while vLLM loaded) become
+        views of this engine's (grpo/rollout/shared_weights.py); those that cannot go back to their
+        device. Returns the bytes no longer held twice. Only in this process: an engine core in a
+        child process would hand back copies (`weights` is None then)."""
         import warnings
 
-        from grpo.policy import unwrap
         from grpo.rollout.shared_weights import plan_views, share
         from grpo.rollout.weight_sync import lora_base_layer_names
 
-        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+        if weights is None:
             warnings.warn("rollout.vllm.share_lora_base: vLLM's engine core runs in another process "
                           "(VLLM_ENABLE_V1_MULTIPROCESSING is not 0); the base weights stay in two copies", stacklevel=2)
             return 0
-        weights = {name.replace(".base_layer", ""): param for name, param in unwrap(model).named_parameters()
-                   if not param.requires_grad and "lora_" not in name}
         engine_params, packed = self.llm.llm_engine.apply_model(
             lambda served: (dict(served.named_parameters()), dict(getattr(served, "packed_modules_mapping", {})))
         )[0]
         names = lora_base_layer_names(list(weights), list(engine_params), packed)
         plan = plan_views({n: tuple(p.shape) for n, p in weights.items()},
                           {n: tuple(t.shape) for n, t in engine_params.items()}, packed, names)
-        shared = share(weights, engine_params, plan)
+        shared = share(weights, engine_params, plan, home)
         if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # the trainer's own copies, now unreferenced
+            torch.cuda.empty_cache()  # what vLLM's load left cached
         total = sum(param.numel() * param.element_size() for param in weights.values())
         if shared < total:
             warnings.warn(f"rollout.vllm.share_lora_base: {shared / 2**30:.2f} of {total / 2**30:.2f} GiB of base weights "
@@ -285,6 +304,7 @@ class VLLMEngine:
             if data.is_asleep:
                 create_and_map(data.handle)
                 data.is_asleep = False
+        self.llm.collective_rpc(_after_kv_cache_mapped)
         self.llm.reset_prefix_cache()
         self._note_released()
 
