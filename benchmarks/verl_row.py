@@ -12,6 +12,10 @@ call and run the row in the next:
     python3 benchmarks/verl_row.py --out $OUT/r --prepare-only          # first call
     python3 benchmarks/verl_row.py --out $OUT/r --steps 3 --warmup 1    # next call, same machine
 
+With the workload built, verl was ready to train 4.3 minutes after the driver's start, and its
+steps took 107-144 s on an H100 (2026-12-06): a 10-minute call measures two steps.
+`--setting tuned` runs it as a verl user would at mu = 1 in pure bf16 (see SETTINGS).
+
 Same workload as the other rows: the Qwen2.5-1.5B-shaped checkpoint with 127 scaled stop rows
 (read by vLLM from its generation_config), 32 prompts x 16 samples of 256 prompt tokens, at most
 1,024 completion tokens, temperature 1, lr 1e-6, beta 0, one update per batch (mini-batch = batch),
