@@ -18,8 +18,8 @@ are frozen, and vLLM stops reloading weights (its sleep then releases only the K
 VLLMEngine). The trainer's LoRA adapters stay its own.
 
 While vLLM loads, the trainer's frozen weights wait in host memory (`park_on_host`), so the two
-copies never meet on the device: the run's peak was start-up otherwise (7B, H100, 2026-12-06:
-44.6 GiB on the device at start-up against 31.5 GiB in every later generation).
+copies are not on the device at once. Before that, start-up set the run's peak (7B, H100,
+2026-12-06: 44.6 GiB on the device at start-up against 31.5 GiB in every later generation).
 """
 
 from __future__ import annotations
