@@ -10,18 +10,28 @@ HEADER = "peak GiB (generate / train / optimizer)"
 DEVICE_HEADER = "device peak GiB"
 
 
+STARTUP = "memory/startup_peak_gib"  # the learner's first step only: loading model, optimizer, engine
+
+
 def phase_peaks(rows: list[dict]) -> dict[str, float]:
     """Each phase's highest peak over the measured steps, for the phases every row reports (a peer's
-    row reports none; rollouts on their own GPUs leave the learner no generate phase)."""
-    return {k: max(m[k] for m in rows) for k in PHASES if rows and all(k in m for m in rows)}
+    row reports none; rollouts on their own GPUs leave the learner no generate phase); start-up
+    where a measured step reports it (a run measured without warm-up steps)."""
+    peaks = {k: max(m[k] for m in rows) for k in PHASES if rows and all(k in m for m in rows)}
+    startup = [m[STARTUP] for m in rows if STARTUP in m]
+    if startup:
+        peaks[STARTUP] = max(startup)
+    return peaks
 
 
 def peak_text(result: dict, digits: int) -> str:
-    """'72.0 (34.1 / 72.0 / 20.3)': the step's peak, then its phases' ('-' for one not reported)."""
+    """'72.0 (34.1 / 72.0 / 20.3)': the step's peak, then its phases' ('-' for one not reported);
+    '44.6 (31.5 / 25.8 / 15.8; start-up 44.6)' where start-up was measured too."""
     phases = result.get("peak_split") or {}
     text = f"{result['peak_gib']:.{digits}f}"
     if phases:
-        text += " (" + " / ".join(f"{phases[k]:.{digits}f}" if k in phases else "-" for k in PHASES) + ")"
+        startup = f"; start-up {phases[STARTUP]:.{digits}f}" if STARTUP in phases else ""
+        text += " (" + " / ".join(f"{phases[k]:.{digits}f}" if k in phases else "-" for k in PHASES) + startup + ")"
     return text
 
 
