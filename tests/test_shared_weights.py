@@ -55,8 +55,6 @@ def tiny_lora_model() -> torch.nn.Module:
     return model
 
 
-frozen_weights = frozen_base_weights
-
 
 def engine_like(weights: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
     """Fresh tensors laid out as vLLM lays out a LoRA-enabled Qwen2 (own storage, same values)."""
@@ -78,7 +76,7 @@ def engine_like(weights: dict[str, torch.Tensor], layers: int) -> dict[str, torc
 
 
 def share_into(model: torch.nn.Module, engine: dict[str, torch.Tensor], home: dict | None = None) -> int:
-    weights = frozen_weights(model)
+    weights = frozen_base_weights(model)
     names = lora_base_layer_names(list(weights), list(engine), PACKED)
     plan = plan_views({n: tuple(p.shape) for n, p in weights.items()}, {n: tuple(t.shape) for n, t in engine.items()},
                       PACKED, names)
@@ -89,12 +87,12 @@ def test_every_frozen_weight_becomes_a_view_of_the_engines_and_the_model_compute
     model = tiny_lora_model()
     ids = torch.randint(0, 50, (2, 7))
     before = model(input_ids=ids).logits.detach()
-    weights = frozen_weights(model)
+    weights = frozen_base_weights(model)
     engine = engine_like({n: p.detach() for n, p in weights.items()}, layers=2)
     shared = share_into(model, engine)
     assert shared == sum(p.numel() * p.element_size() for p in weights.values())
     storages = {t.untyped_storage().data_ptr() for t in engine.values()}
-    assert all(p.untyped_storage().data_ptr() in storages for p in frozen_weights(model).values())
+    assert all(p.untyped_storage().data_ptr() in storages for p in frozen_base_weights(model).values())
     torch.testing.assert_close(model(input_ids=ids).logits, before, rtol=0, atol=0)
     # one memory: what the engine's tensor holds is what the trainer computes with
     qkv = engine["model.layers.0.self_attn.qkv_proj.base_layer.weight"]  # q: rows 0-15, k: 16-23, v: 24-31
@@ -105,19 +103,19 @@ def test_every_frozen_weight_becomes_a_view_of_the_engines_and_the_model_compute
     # the adapters still train; the shared base takes no gradient
     model(input_ids=ids).logits.sum().backward()
     assert all(p.grad is not None for n, p in model.named_parameters() if "lora_" in n)
-    assert all(p.grad is None for p in frozen_weights(model).values())
+    assert all(p.grad is None for p in frozen_base_weights(model).values())
 
 
 def test_a_weight_the_engine_holds_differently_keeps_its_own_copy():
     model = tiny_lora_model()
-    weights = frozen_weights(model)
+    weights = frozen_base_weights(model)
     engine = engine_like({n: p.detach() for n, p in weights.items()}, layers=2)
     engine["model.layers.1.mlp.down_proj.base_layer.weight"] *= 1.001  # other values
     engine["model.norm.weight"] = engine["model.norm.weight"].to(torch.float64)  # another dtype
-    own = {name: frozen_weights(model)[name].untyped_storage().data_ptr()
+    own = {name: frozen_base_weights(model)[name].untyped_storage().data_ptr()
            for name in ("model.layers.1.mlp.down_proj.weight", "model.norm.weight")}
     shared = share_into(model, engine)
-    after = frozen_weights(model)
+    after = frozen_base_weights(model)
     assert {name: after[name].untyped_storage().data_ptr() for name in own} == own
     assert shared == sum(p.numel() * p.element_size() for n, p in weights.items() if n not in own)
 
@@ -138,14 +136,14 @@ def test_frozen_base_weights_are_the_base_layers_under_checkpoint_names():
 
 def test_sharing_after_parking_leaves_an_unplaceable_weight_its_own():
     model = tiny_lora_model()
-    weights = frozen_weights(model)
+    weights = frozen_base_weights(model)
     engine = engine_like({n: p.detach() for n, p in weights.items()}, layers=2)
     del engine["model.norm.weight"]  # nowhere to place it
     home = park_on_host(weights)
     assert set(home) == set(weights) and all(d.type == "cpu" for d in home.values())
     own = weights["model.norm.weight"].untyped_storage().data_ptr()
     shared = share_into(model, engine, home)
-    after = frozen_weights(model)
+    after = frozen_base_weights(model)
     assert after["model.norm.weight"].untyped_storage().data_ptr() == own
     assert shared == sum(p.numel() * p.element_size() for n, p in weights.items() if n != "model.norm.weight")
     q = after["model.layers.0.self_attn.q_proj.weight"]
@@ -174,7 +172,7 @@ def test_parking_frees_the_device_and_sharing_brings_every_weight_back_to_it():
     model = tiny_lora_model().cuda()
     ids = torch.randint(0, 50, (2, 7), device="cuda")
     before = model(input_ids=ids).logits.detach()
-    weights = frozen_weights(model)
+    weights = frozen_base_weights(model)
     values = {n: p.detach().clone() for n, p in weights.items()}
     used = torch.cuda.memory_allocated()
     home = park_on_host(weights)
@@ -185,6 +183,6 @@ def test_parking_frees_the_device_and_sharing_brings_every_weight_back_to_it():
     engine["model.layers.1.mlp.down_proj.base_layer.weight"] *= 1.001  # this one stays the trainer's own
     share_into(model, engine, home)
     assert all(p.device.type == "cuda" for p in model.parameters())
-    down = frozen_weights(model)["model.layers.1.mlp.down_proj.weight"]
+    down = frozen_base_weights(model)["model.layers.1.mlp.down_proj.weight"]
     assert torch.equal(down, values["model.layers.1.mlp.down_proj.weight"])
     torch.testing.assert_close(model(input_ids=ids).logits, before, rtol=0, atol=0)

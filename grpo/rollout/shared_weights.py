@@ -106,7 +106,7 @@ def share(weights: Mapping[str, torch.nn.Parameter], engine_params: Mapping[str,
     returns the bytes no longer held twice. `weights`: checkpoint name -> the trainer's frozen
     parameter. `home`: where each weight lived before `park_on_host` (a view must be on that
     device); every weight left unshared goes back there."""
-    home = dict(home or {})
+    home = home or {}
     shared = 0
     with torch.no_grad():
         for name, (engine_name, start, end) in plan.items():

@@ -161,16 +161,18 @@ class VLLMEngine:
             kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank(lora_rank), max_loras=1)
         if worker_extension:
             kwargs["worker_extension_cls"] = worker_extension
-        from grpo.rollout.shared_weights import frozen_base_weights, park_on_host, return_home
-
         base = home = None
         if share_from is not None and os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0":
+            from grpo.rollout.shared_weights import frozen_base_weights, park_on_host
+
             base = frozen_base_weights(share_from)
             home = park_on_host(base)  # vLLM loads into the memory they held: one copy on the device
         try:
             self.llm = LLM(**kwargs)
         except BaseException:
             if home is not None:
+                from grpo.rollout.shared_weights import return_home
+
                 return_home(base, home)
             raise
         self.weights_asleep = self.kv_asleep = False
