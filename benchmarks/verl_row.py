@@ -170,6 +170,20 @@ def summarize(steps: list[dict[str, float]], warmup: int, lengths: list[int], pe
             "lengths": histogram(measured or lengths)}
 
 
+def versions(names: tuple[str, ...] = ("verl", "transformers", "vllm", "torch")) -> dict[str, str]:
+    """The versions verl's process imports: verl's own transformers (first on its path) differs
+    from the image's, so the row records what ran rather than what the driver sees by default."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench-r")
@@ -210,6 +224,7 @@ def main() -> None:
         result = {"error": f"exit {code}, see {row}.log"}
         print("\n".join(text.splitlines()[-40:]))
     result["device_peak_gib"] = device.peaks_gib  # verl's own figure is torch's allocated count
+    result["versions"] = versions()
     print(f"{row}: done in {time.time() - started:.0f} s", flush=True)
     (out / f"{row}.json").write_text(json.dumps(result, indent=2))
     table = out / "realistic_step.json"

@@ -246,8 +246,6 @@ def _gpu_share(recipe: Recipe) -> dict[str, float]:
     if recipe.rollout.colocate or available >= 1 + recipe.rollout.num_workers + reward_share:
         return {"learner": 1, "rollout": 1}
     if recipe.rollout.engine == "vllm":
-
-
         raise RecipeError(
             f"rollout.colocate = false with rollout.engine = vllm needs a GPU per rollout worker besides the "
             f"learner's ({1 + recipe.rollout.num_workers}), but Ray sees {available:g}; set rollout.colocate=true "

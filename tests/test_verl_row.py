@@ -7,7 +7,7 @@ import json
 import pytest
 
 from benchmarks.realistic_step import build_workload
-from benchmarks.verl_row import chat_tokenizer, parse_steps, summarize
+from benchmarks.verl_row import chat_tokenizer, parse_steps, summarize, versions
 
 
 def test_chat_tokenizer_gives_verl_its_newline_and_im_end_and_keeps_every_prompt(tmp_path):
@@ -67,3 +67,9 @@ def test_tuned_setting_adds_its_overrides_once_each(tmp_path):
     assert len(keys) == len(set(keys))  # Hydra would keep only the last of a repeated key
     assert "actor_rollout_ref.actor.fsdp_config.model_dtype=bf16" in tuned  # pure bf16, as every other row
     assert set(ROWS) == set(SETTINGS) and len(set(ROWS.values())) == len(ROWS)
+
+
+def test_versions_names_what_is_installed_and_skips_what_is_not():
+    import torch
+
+    assert versions(("torch", "no-such-package-grpo")) == {"torch": torch.__version__}
