@@ -6,7 +6,7 @@ loss curves agree in trend? (Evidence that the speed did not come from computing
 Problem: the shipped tiny base model on 3-digit additions with the R1-Zero template; reward =
 the `answer` verifier (TRL calls it through a TRL-style wrapper). Shared settings: 8 prompts x 8
 generations, temperature 1, 96 completion tokens, lr 5e-5, beta 0, mu 1, token-mean loss with
-group-std advantages, eps 0.2, grad clip 1.0, the same prompts in the same order.
+group-std advantages, eps 0.2, grad clip 1.0, fp32, the same prompts in the same order.
 """
 
 from __future__ import annotations
