@@ -54,7 +54,8 @@ def run_trl(steps: int, workdir: Path) -> dict:
         max_completion_length=TOKENS, temperature=1.0, learning_rate=LR, beta=0.0, num_iterations=1,
         loss_type="dapo", scale_rewards="group", epsilon=0.2, max_grad_norm=1.0, lr_scheduler_type="constant",
         warmup_steps=0, max_steps=steps, seed=0, shuffle_dataset=False, gradient_checkpointing=False,
-        generation_kwargs={"eos_token_id": stop}, bf16=False,  # fp32 as ours; TRL's bf16 default autocasts on CPU: 36 s a step on 2 cores
+        # fp32 as ours: TRL's bf16 default autocasts on CPU, 36 s a step on 2 cores
+        generation_kwargs={"eos_token_id": stop}, bf16=False,
     )
     history: list[dict] = []
 
