@@ -343,15 +343,20 @@ def main() -> None:
     print((out / "realistic_step.md").read_text())
 
 
-def versions() -> dict:
+def versions(names: tuple[str, ...] = ("trl", "vllm")) -> dict:
+    """torch and transformers as this process imports them (verl_row's driver runs with verl's own
+    transformers first on its path), plus `names` where installed, read from their metadata: a
+    version report must not import verl or vLLM into the driver, nor fail a finished row."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
     import transformers
 
     found = {"torch": torch.__version__, "transformers": transformers.__version__}
-    for name in ("trl", "vllm"):
+    for name in names:
         try:
-            found[name] = __import__(name).__version__
-        except ImportError:
+            found[name] = version(name)
+        except PackageNotFoundError:
             pass
     if torch.cuda.is_available():
         found["device"] = torch.cuda.get_device_name()

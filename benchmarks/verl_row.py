@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu  # noqa: E402
 from benchmarks.realistic_step import (  # noqa: E402
-    GROUP, MAX_TOKENS, PROMPT_TOKENS, PROMPTS, build_workload, histogram, report,
+    GROUP, MAX_TOKENS, PROMPT_TOKENS, PROMPTS, build_workload, histogram, report, versions,
 )
 from benchmarks.row_process import run_isolated  # noqa: E402
 
@@ -170,20 +170,6 @@ def summarize(steps: list[dict[str, float]], warmup: int, lengths: list[int], pe
             "lengths": histogram(measured or lengths)}
 
 
-def versions(names: tuple[str, ...] = ("verl", "transformers", "vllm", "torch")) -> dict[str, str]:
-    """The versions verl's process imports: verl's own transformers (first on its path) differs
-    from the image's, so the row records what ran rather than what the driver sees by default."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench-r")
@@ -224,7 +210,7 @@ def main() -> None:
         result = {"error": f"exit {code}, see {row}.log"}
         print("\n".join(text.splitlines()[-40:]))
     result["device_peak_gib"] = device.peaks_gib  # verl's own figure is torch's allocated count
-    result["versions"] = versions()
+    result["versions"] = versions(("verl", "vllm"))  # transformers: verl's own, first on this path
     print(f"{row}: done in {time.time() - started:.0f} s", flush=True)
     (out / f"{row}.json").write_text(json.dumps(result, indent=2))
     table = out / "realistic_step.json"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from benchmarks.realistic_step import build_workload
-from benchmarks.verl_row import chat_tokenizer, parse_steps, summarize, versions
+from benchmarks.verl_row import chat_tokenizer, parse_steps, summarize
 
 
 def test_chat_tokenizer_gives_verl_its_newline_and_im_end_and_keeps_every_prompt(tmp_path):
@@ -71,5 +71,10 @@ def test_tuned_setting_adds_its_overrides_once_each(tmp_path):
 
 def test_versions_names_what_is_installed_and_skips_what_is_not():
     import torch
+    import transformers
 
-    assert versions(("torch", "no-such-package-grpo")) == {"torch": torch.__version__}
+    from benchmarks.realistic_step import versions
+
+    found = versions(("pydantic", "no-such-package-grpo"))
+    assert found["torch"] == torch.__version__ and found["transformers"] == transformers.__version__
+    assert "pydantic" in found and "no-such-package-grpo" not in found
