@@ -124,6 +124,12 @@ OURS = {
     # synchronous, then generation for step t+1 overlapping step t's training
     "ours-vllm-sep": SEPARATE,
     "ours-vllm-async": SEPARATE + ["rollout.max_staleness=1"],
+    # one GPU, two processes: vLLM in its own actor beside the learner (rollout.gpus_per_worker),
+    # weights through Ray's object store; asynchronous, the decode (memory-bound) runs while the
+    # update (compute-bound) does, on the same card
+    **{f"ours-vllm-shared-{mode}": [*SEPARATE[:2], "rollout.gpus_per_worker=0.5", "rollout.vllm.gpu_memory_utilization=0.45",
+                                    *SEPARATE[3:], *extra]
+       for mode, extra in (("sync", []), ("async", ["rollout.max_staleness=1"]))},
 }
 
 
@@ -281,6 +287,9 @@ def report(results: dict) -> str:
                          f"rollouts (median), staleness {statistics.mean(result['rollout/staleness']):.2f} updates (mean)")
     if rates.get("ours-vllm-sep") and "ours-vllm-async" in rates:
         lines.append(f"\nasync / sync on 2 GPUs: {rates['ours-vllm-async'] / rates['ours-vllm-sep']:.2f}x completion tokens per second")
+    if rates.get("ours-vllm-shared-sync") and "ours-vllm-shared-async" in rates:
+        lines.append(f"\nasync / sync on one shared GPU: {rates['ours-vllm-shared-async'] / rates['ours-vllm-shared-sync']:.2f}x "
+                     "completion tokens per second")
     if "trl-vllm" in rates and rates["trl-vllm"]:
         for name, rate in rates.items():
             if name != "trl-vllm":

@@ -72,6 +72,7 @@ class Actors:
     rewards: list[Any]
     engine: str = "transformers"  # the concrete engine (`auto` resolved where the run happens)
     sync_plan: list[Any] | None = None  # separate vLLM workers: the NCCL bucket plan, set on first sync
+    shares_gpu: bool | None = None  # a rollout worker sits on the learner's GPU (asked on first sync)
     learners: LearnerGroup | None = None  # every rank: the collective calls
     weights_version: int = 0  # syncs sent to the rollout workers (0: the checkpoint they loaded)
     episodes: bool = False  # an `env:` runs multi-turn episodes: generation needs each prompt's dataset row
@@ -240,6 +241,8 @@ def _gpu_share(recipe: Recipe) -> dict[str, float]:
         # so a GPU hosting k workers gives each a k-th of it.
         per_gpu = math.ceil(recipe.rollout.num_workers / world)
         return {"learner": 0.75, "rollout": 0.25 / per_gpu}
+    if recipe.rollout.gpus_per_worker is not None:  # separate workers beside one learner (the recipe checks)
+        return _fractional_workers(available, recipe.rollout.gpus_per_worker, recipe.rollout.num_workers, reward_share)
     if recipe.rollout.colocate and available < 1 + reward_share:
         # one GPU for everything: the reward model takes its share from the learner's
         return {"learner": max(0.05, 1.0 - reward_share), "rollout": 0}
@@ -249,9 +252,51 @@ def _gpu_share(recipe: Recipe) -> dict[str, float]:
         raise RecipeError(
             f"rollout.colocate = false with rollout.engine = vllm needs a GPU per rollout worker besides the "
             f"learner's ({1 + recipe.rollout.num_workers}), but Ray sees {available:g}; set rollout.colocate=true "
-            "(vLLM sleeps while the trainer steps) or lower rollout.num_workers"
+            "(vLLM sleeps while the trainer steps), lower rollout.num_workers, or share the learner's GPU with "
+            "rollout.gpus_per_worker=0.5 and rollout.vllm.gpu_memory_utilization<=0.5"
         )
     return {"learner": 0.5, "rollout": 0.5 / recipe.rollout.num_workers}
+
+
+def _fractional_workers(available: float, share: float, workers: int, reward_share: float) -> dict[str, float]:
+    """Rollout workers of `share` a GPU each: on the GPUs the learner leaves when they fit there (Ray
+    puts a fraction on one GPU, so a spare GPU holds floor(1 / share) of them), else beside the
+    learner on its GPU, which then keeps what they leave."""
+    spare = math.floor(available - 1 - reward_share + 1e-9)
+    if spare * math.floor(1 / share + 1e-9) >= workers:
+        return {"learner": 1.0, "rollout": share}
+    learner = round(1.0 - workers * share - reward_share, 6)
+    if learner < 0.05:
+        raise RecipeError(
+            f"rollout.gpus_per_worker = {share} for {workers} rollout worker(s) leaves the learner "
+            f"{max(learner, 0):g} of its GPU (Ray sees {available:g}); lower rollout.gpus_per_worker or "
+            "rollout.num_workers, or add GPUs")
+    return {"learner": learner, "rollout": share}
+
+
+def gpu_identity() -> tuple[str, list[str]]:
+    """This actor's node and the GPU ids Ray gave it (ids are per node)."""
+    import ray
+
+    context = ray.get_runtime_context()
+    return context.get_node_id(), [str(i) for i in context.get_accelerator_ids().get("GPU", [])]
+
+
+def shares_a_gpu(learner: tuple[str, list[str]], workers: list[tuple[str, list[str]]]) -> bool:
+    """Whether any rollout worker sits on one of the learner's GPUs (same node, a common id)."""
+    node, gpus = learner
+    return any(other == node and set(ids) & set(gpus) for other, ids in workers)
+
+
+def workers_share_learner_gpu(actors: Actors) -> bool:
+    """Asked once per run: NCCL refuses a group with two ranks on one GPU ("Duplicate GPU
+    detected"), so vLLM workers beside the learner take their weights through Ray's object store."""
+    import ray
+
+    if actors.shares_gpu is None:
+        learner = ray.get(actors.learner.gpu_identity.remote())
+        actors.shares_gpu = shares_a_gpu(learner, ray.get([w.gpu_identity.remote() for w in actors.rollouts]))
+    return actors.shares_gpu
 
 
 def _sampling_gpu_share(recipe: Recipe) -> dict[str, float]:

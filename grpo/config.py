@@ -168,6 +168,13 @@ class RolloutConfig(_Section):
         True, description="Generate inside the trainer actor with the trained module (no weight sync)."
     )
     num_workers: int = Field(1, ge=1, description="Rollout actors when not colocated; prompts are sharded.")
+    gpus_per_worker: float | None = Field(
+        None, gt=0.0, le=1.0, description="GPU share of each rollout worker when not colocated. Unset: a GPU of its "
+        "own when there are enough (vLLM needs one), else the transformers engine shares the learner's. Below 1: "
+        "the workers may share the learner's GPU as separate processes, so one large GPU runs asynchronous "
+        "rollouts; vLLM then takes rollout.vllm.gpu_memory_utilization of the card (at most this share) and the "
+        "weights reach it through Ray's object store (NCCL cannot join two ranks on one GPU).",
+    )
     max_staleness: int = Field(
         0, ge=0, description="Asynchronous rollouts: the next steps are generated while the learner trains, "
         "from a policy at most this many updates old (0: synchronous). Needs rollout.colocate=false and "
@@ -557,6 +564,19 @@ class Recipe(_Section):
                 "rollout.vllm.share_lora_base", True,
                 "shares the frozen base weights of a LoRA run with a vLLM in the trainer's process: it needs "
                 "model.lora.enabled=true and rollout.colocate=true (full fine-tuning changes every weight)",
+            )
+        if self.rollout.gpus_per_worker is not None and (self.rollout.colocate or self.trainer.world_size > 1):
+            raise _combination(
+                "rollout.gpus_per_worker", self.rollout.gpus_per_worker,
+                "places separate rollout workers beside one learner: it needs rollout.colocate=false and "
+                "trainer.world_size=1 (sharded learners place their workers themselves); unset it",
+            )
+        if (self.rollout.gpus_per_worker is not None and self.rollout.engine in ("vllm", "auto")
+                and self.rollout.vllm.gpu_memory_utilization > self.rollout.gpus_per_worker + 1e-9):
+            raise _combination(
+                "rollout.vllm.gpu_memory_utilization", self.rollout.vllm.gpu_memory_utilization,
+                f"is the card's share each vLLM worker takes; with rollout.gpus_per_worker = "
+                f"{self.rollout.gpus_per_worker} it must not exceed that share (the rest is the learner's)",
             )
         if self.trainer.world_size > 1 and self.model.lora.enabled:
             raise _combination("model.lora.enabled", True, "LoRA with trainer.world_size > 1 is not supported yet; "

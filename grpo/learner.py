@@ -102,6 +102,11 @@ class Learner:
 
         return ray.get_runtime_context().get_node_id()
 
+    def gpu_identity(self) -> tuple[str, list[str]]:
+        from grpo.cluster import gpu_identity
+
+        return gpu_identity()
+
     def connect(self, address: str, port: int) -> None:
         """Sharded learners: join the process group, then build the sharded model and optimizer."""
         init_group(self.rank, self.world_size, address, port, self.device, self.recipe.trainer.dist_timeout_s)

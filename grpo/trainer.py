@@ -19,7 +19,7 @@ import torch
 
 from grpo import algorithms, checkpoint, inputs
 from grpo.batch import RolloutBatch, build_batch
-from grpo.cluster import Actors, init_ray, shutdown, start_actors
+from grpo.cluster import Actors, init_ray, shutdown, start_actors, workers_share_learner_gpu
 from grpo.config import Recipe, RecipeError, dump_recipe
 from grpo.data import DataError, PromptSampler, load_rows, map_columns, render_prompt
 from grpo.envs.episode import episode_metrics
@@ -385,7 +385,8 @@ def sync_weights(recipe: Recipe, actors: Actors) -> float:
 
     transformers actors: the state dict through Ray's object store. vLLM actors: bucketed NCCL
     broadcasts from the learner's GPU (the group is opened on the first sync), or, with LoRA, the
-    adapter alone through the object store.
+    adapter alone through the object store; vLLM workers on the learner's own GPU
+    (rollout.gpus_per_worker) take the state dict through the object store too.
     """
     if not actors.rollouts:
         return 0.0
@@ -399,7 +400,7 @@ _SYNC_LOCK = threading.Lock()
 def _sync_weights(recipe: Recipe, actors: Actors) -> float:
     t0 = time.time()
     version = actors.weights_version + 1
-    if actors.engine != "vllm":
+    if actors.engine != "vllm" or (not recipe.model.lora.enabled and workers_share_learner_gpu(actors)):
         weights = actors.learners.call("share_weights")  # a reference: the weights stay in the object store
         ray.get([worker.load_weights.remote(weights, version) for worker in actors.rollouts])
     elif recipe.model.lora.enabled:

@@ -6,8 +6,8 @@ must, independently of how _gpu_share computed them."""
 
 import pytest
 
-from grpo.cluster import _gpu_share, actor_threads
-from grpo.config import recipe_from_dict
+from grpo.cluster import _gpu_share, actor_threads, shares_a_gpu
+from grpo.config import RecipeError, recipe_from_dict
 from tests.conftest import minimal_recipe
 
 
@@ -118,3 +118,108 @@ def test_actor_threads_split_the_cores_only_between_processes_that_overlap(tmp_p
                                              algorithm=correction))
     assert actor_threads(recipe, world, 8) == expected
     assert actor_threads(recipe, world, 1) == 1
+
+
+@pytest.mark.parametrize("gpus,workers,share,learner", [
+    (1, 1, 0.5, 0.5),   # one card: the learner and a vLLM worker side by side, each its own process
+    (1, 2, 0.25, 0.5),
+    (1, 1, 0.4, 0.6),   # the learner keeps what the worker leaves
+    (2, 2, 0.5, 1.0),   # both workers fit on the spare GPU: the learner keeps its own
+    (4, 3, 1.0, 1.0),
+])
+def test_fractional_rollout_workers_are_placed_where_ray_can_put_them(tmp_path, monkeypatch, gpus, workers, share,
+                                                                      learner):
+    import ray
+
+    recipe = recipe_from_dict(minimal_recipe(
+        tmp_path, rollout={"engine": "vllm", "colocate": False, "num_workers": workers, "gpus_per_worker": share,
+                           "vllm": {"gpu_memory_utilization": min(share, 0.9)}},
+        trainer={"device": "cuda"}))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": float(gpus)})
+    placed = _gpu_share(recipe)
+    assert placed == {"learner": pytest.approx(learner), "rollout": share}
+    assert fits(gpus, [placed["learner"]] + [share] * workers)
+
+
+def test_fractional_workers_that_leave_the_learner_nothing_are_refused(tmp_path, monkeypatch):
+    import ray
+
+    recipe = recipe_from_dict(minimal_recipe(
+        tmp_path, rollout={"engine": "transformers", "colocate": False, "num_workers": 2, "gpus_per_worker": 0.5},
+        trainer={"device": "cuda"}))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"GPU": 1.0})
+    with pytest.raises(RecipeError, match=r"rollout.gpus_per_worker = 0.5 for 2 rollout worker\(s\) leaves the learner 0"):
+        _gpu_share(recipe)
+
+
+@pytest.mark.parametrize("section,message", [
+    ({"rollout": {"colocate": True, "gpus_per_worker": 0.5}}, "needs rollout.colocate=false"),
+    ({"rollout": {"colocate": False, "num_workers": 1, "gpus_per_worker": 0.5}, "trainer": {"world_size": 2}},
+     "trainer.world_size=1"),
+    ({"rollout": {"engine": "vllm", "colocate": False, "gpus_per_worker": 0.4, "vllm": {"gpu_memory_utilization": 0.5}},
+      "trainer": {"device": "cuda"}},
+     r"rollout.vllm.gpu_memory_utilization.*0.5.*must not exceed that share"),
+])
+def test_a_gpu_share_for_workers_that_cannot_use_it_is_refused(tmp_path, section, message):
+    with pytest.raises(RecipeError, match=message):
+        recipe_from_dict(minimal_recipe(tmp_path, **section))
+
+
+def test_a_worker_shares_the_learners_gpu_only_on_the_same_node_and_id():
+    learner = ("node-a", ["0"])
+    assert shares_a_gpu(learner, [("node-a", ["0"])])
+    assert not shares_a_gpu(learner, [("node-a", ["1"])])   # the other card of the same machine
+    assert not shares_a_gpu(learner, [("node-b", ["0"])])   # GPU 0 of another machine
+    assert shares_a_gpu(learner, [("node-b", ["0"]), ("node-a", ["0"])])
+
+
+def test_vllm_workers_on_the_learners_gpu_get_the_weights_through_the_object_store(tmp_path, ray_cluster):
+    """NCCL refuses two ranks on one GPU ("Duplicate GPU detected"), so such a worker must never be
+    asked to join the broadcast group: here the learner's fake fails the run if it is."""
+    # defined here, so Ray pickles them by value (its workers cannot import a test module)
+    class _FakeLearner:
+        def __init__(self, identity):
+            self.identity = identity
+
+        def gpu_identity(self):
+            return self.identity
+
+        def share_weights(self):
+            return {"w": 1}
+
+        def sync_address(self):
+            raise AssertionError("a worker on the learner's GPU must not be asked into an NCCL group")
+
+        def broadcast_weights(self, plan):
+            raise AssertionError("no broadcast to a worker on the learner's GPU")
+
+    class _FakeWorker:
+        def __init__(self, identity):
+            self.identity, self.loaded = identity, []
+
+        def gpu_identity(self):
+            return self.identity
+
+        def load_weights(self, state, version):
+            self.loaded.append((state, version))
+
+        def seen(self):
+            return self.loaded
+
+    import ray
+
+    from grpo.cluster import Actors, LearnerGroup
+    from grpo.trainer import sync_weights
+
+    learner = ray.remote(_FakeLearner).remote(("node-a", ["0"]))
+    worker = ray.remote(_FakeWorker).remote(("node-a", ["0"]))
+    actors = Actors(learner, [worker], [], engine="vllm", learners=LearnerGroup([learner]))
+    recipe = recipe_from_dict(minimal_recipe(tmp_path))
+    sync_weights(recipe, actors)
+    sync_weights(recipe, actors)
+    assert ray.get(worker.seen.remote()) == [({"w": 1}, 1), ({"w": 1}, 2)]
+    assert actors.shares_gpu is True and actors.sync_plan is None
+    # the same worker on the learner's other GPU goes the NCCL way (which the fake learner refuses)
+    apart = ray.remote(_FakeWorker).remote(("node-a", ["1"]))
+    with pytest.raises(Exception, match="must not be asked into an NCCL group"):
+        sync_weights(recipe, Actors(learner, [apart], [], engine="vllm", learners=LearnerGroup([learner])))

@@ -45,6 +45,11 @@ class RolloutWorker:
 
         return ray.get_runtime_context().get_node_id()
 
+    def gpu_identity(self) -> tuple[str, list[str]]:
+        from grpo.cluster import gpu_identity
+
+        return gpu_identity()
+
     def generate(self, prompts: list[str], params: SamplingParams, version: int | None = None,
                  rows: list[dict] | None = None) -> list[Completion]:
         """`rows`: the prompts' dataset rows, which a multi-turn environment starts from."""
