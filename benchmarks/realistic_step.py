@@ -130,6 +130,9 @@ OURS = {
     **{f"ours-vllm-shared-{mode}": [*SEPARATE[:2], "rollout.gpus_per_worker=0.5", "rollout.vllm.gpu_memory_utilization=0.45",
                                     *SEPARATE[3:], *extra]
        for mode, extra in (("sync", []), ("async", ["rollout.max_staleness=1"]))},
+    # the same with vLLM at 0.30 of the card (its KV cache needs ~9 GiB here): under TRL's device peak
+    "ours-vllm-shared-async-lowmem": [*SEPARATE[:2], "rollout.gpus_per_worker=0.35", "rollout.vllm.gpu_memory_utilization=0.3",
+                                      *SEPARATE[3:], "rollout.max_staleness=1"],
 }
 
 
