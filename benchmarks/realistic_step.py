@@ -61,6 +61,13 @@ SEPARATE = ["rollout.engine=vllm", "rollout.colocate=false", "rollout.vllm.gpu_m
             "algorithm.sampler_correction=tis", "trainer.microbatch_tokens=20480", PURE_BF16]
 
 
+def shared_gpu(share: float, vllm_share: float) -> list[str]:
+    """SEPARATE on one GPU: the vLLM worker takes `share` of the learner's card in Ray's count and
+    `vllm_share` of its memory."""
+    return [o for o in SEPARATE if not o.startswith("rollout.vllm.gpu_memory_utilization=")] + [
+        f"rollout.gpus_per_worker={share}", f"rollout.vllm.gpu_memory_utilization={vllm_share}"]
+
+
 def no_recompute(tokens: int) -> list[str]:
     """Transformers engine, captured decode, packed micro-batches of `tokens`, no recomputation."""
     return ["rollout.engine=transformers", "rollout.capture=cuda_graph", f"trainer.microbatch_tokens={tokens}",
@@ -127,12 +134,10 @@ OURS = {
     # one GPU, two processes: vLLM in its own actor beside the learner (rollout.gpus_per_worker),
     # weights through Ray's object store; asynchronous, the decode (memory-bound) runs while the
     # update (compute-bound) does, on the same card
-    **{f"ours-vllm-shared-{mode}": [*SEPARATE[:2], "rollout.gpus_per_worker=0.5", "rollout.vllm.gpu_memory_utilization=0.45",
-                                    *SEPARATE[3:], *extra]
-       for mode, extra in (("sync", []), ("async", ["rollout.max_staleness=1"]))},
+    "ours-vllm-shared-sync": shared_gpu(0.5, 0.45),
+    "ours-vllm-shared-async": shared_gpu(0.5, 0.45) + ["rollout.max_staleness=1"],
     # the same with vLLM at 0.30 of the card (its KV cache needs ~9 GiB here): under TRL's device peak
-    "ours-vllm-shared-async-lowmem": [*SEPARATE[:2], "rollout.gpus_per_worker=0.35", "rollout.vllm.gpu_memory_utilization=0.3",
-                                      *SEPARATE[3:], "rollout.max_staleness=1"],
+    "ours-vllm-shared-async-lowmem": shared_gpu(0.35, 0.3) + ["rollout.max_staleness=1"],
 }
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Synchronous against asynchronous rollouts on the R1-Zero demo, on 2 GPUs: the learner on one,
 # vLLM on the other (on a machine with one GPU both share it as separate processes, with
-# rollout.gpus_per_worker=0.5: the curves compare the same way, the speed does not). Two seeds of each, so the asynchronous curve can be judged against the
-# run-to-run spread of the synchronous one (docs/throughput.md, "Asynchronous rollouts").
+# rollout.gpus_per_worker=0.5: the curves compare the same way, the speed does not). Two seeds
+# of each, so the asynchronous curve can be judged against the run-to-run spread of the
+# synchronous one (docs/throughput.md, "Asynchronous rollouts").
 # Usage: examples/r1_zero_demo/async_overlay.sh [OUT_DIR] [STEPS] [SEEDS] [MODES]   (needs vLLM)
 # Ends with benchmarks/async_overlay.py over every runs/demo-sync-* and runs/demo-async-* present:
 # OUT_DIR/overlay.png and a table of where the asynchronous seeds' mean sits against the
