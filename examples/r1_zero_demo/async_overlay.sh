@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Synchronous against asynchronous rollouts on the R1-Zero demo, on 2 GPUs: the learner on one,
 # vLLM on the other (on a machine with one GPU both share it as separate processes, with
-# rollout.gpus_per_worker=0.5: the curves compare the same way, the speed does not). Two seeds
+# rollout.gpus_per_worker=0.5: the curves compare the same way, the speed does not). Three seeds
 # of each, so the asynchronous curve can be judged against the run-to-run spread of the
 # synchronous one (docs/throughput.md, "Asynchronous rollouts").
 # Usage: examples/r1_zero_demo/async_overlay.sh [OUT_DIR] [STEPS] [SEEDS] [MODES]   (needs vLLM)
 # Ends with benchmarks/async_overlay.py over every runs/demo-sync-* and runs/demo-async-* present:
 # OUT_DIR/overlay.png and a table of where the asynchronous seeds' mean sits against the
-# synchronous seeds' range. The four runs and the base take longer than one 10-minute device
-# call, so SEEDS and MODES split them over calls on one warm machine, e.g. "0 1" "sync", then
-# "0 1" "async" (the base and the runs stay under runs/ between calls).
+# synchronous seeds' range. The six runs and the base take longer than one 10-minute device
+# call, so SEEDS and MODES split them over calls on one warm machine, e.g. "0 1 2" "sync", then
+# "0 1 2" "async" (the base and the runs stay under runs/ between calls).
 set -euo pipefail
-out=${1:-runs/async-overlay}; steps=${2:-30}; seeds=${3:-"0 1"}; modes=${4:-"sync async"}
+out=${1:-runs/async-overlay}; steps=${2:-30}; seeds=${3:-"0 1 2"}; modes=${4:-"sync async"}
 mkdir -p "$out"
 base=runs/r1-zero-demo-base
 placement="rollout.vllm.gpu_memory_utilization=0.5"
@@ -28,7 +28,7 @@ for mode in $modes; do
     started=$(date +%s)
     python3 -m grpo.cli train recipes/r1-zero-demo.yaml model.path="$base" name="$name" seed="$seed" \
       trainer.steps="$steps" rollout.engine=vllm rollout.colocate=false $placement \
-      rollout.max_staleness="$staleness" algorithm.sampler_correction=tis eval.every_steps=10 \
+      rollout.max_staleness="$staleness" algorithm.sampler_correction=tis eval.every_steps=5 \
       logging.progress=false > "$out/$name.log" 2>&1 || { echo "$name failed: see $out/$name.log"; tail -5 "$out/$name.log"
         rm -rf "runs/failed-$name"; mv "runs/$name" "runs/failed-$name" 2> /dev/null || true; continue; }
     echo "$name: $(( $(date +%s) - started )) s"
