@@ -7,6 +7,15 @@ compared at each evaluation. A window of the asynchronous mode counts as inside 
 its seeds lies within [min, max] of the synchronous seeds' values there. Writes a PNG (synchronous
 seeds as a band, asynchronous seeds as lines) and a JSON/Markdown table.
 
+The training reward a step logs is the reward of the weights that sampled its batch. In a
+synchronous run those are the weights after step t-1; with max_staleness=1 they are one update
+older (steps 1 and 2 both sample the initial weights). Compared by step, the asynchronous curve is
+therefore shifted right by its staleness before any learning differs. The verdict on training
+reward is taken by sampling version (updates the sampling weights had had: step - 1 - staleness),
+which asks the question the goal is about: does learning from one-update-old samples make each
+update worth less? The by-step table is written too. Held-out accuracy needs no shift: step t's
+evaluation runs on the weights after update t in both modes.
+
     python benchmarks/async_overlay.py --sync runs/qs-sync-* --async runs/qs-async-* --out docs/async_overlay
 """
 
@@ -25,12 +34,25 @@ def series(rows: list[dict], key: str) -> dict[int, float]:
     return {int(r["step"]): float(r[key]) for r in rows if r.get(key) is not None}
 
 
-def window_means(points: dict[int, float], size: int) -> dict[int, float]:
-    """Mean over consecutive windows of `size` steps, keyed by the window's first step
-    (steps 1-10 -> 1, 11-20 -> 11 for size 10); a window counts only the steps it has."""
+def by_sampling_version(rows: list[dict], key: str) -> dict[int, float]:
+    """version -> mean of `key` over the steps whose batch those weights sampled, where a step's
+    version is step - 1 - rollout/staleness (0: the initial weights; no staleness logged: 0)."""
+    batches: dict[int, list[float]] = {}
+    for row in rows:
+        if row.get(key) is None:
+            continue
+        version = int(row["step"]) - 1 - round(float(row.get("rollout/staleness") or 0.0))
+        batches.setdefault(version, []).append(float(row[key]))
+    return {version: statistics.fmean(values) for version, values in sorted(batches.items())}
+
+
+def window_means(points: dict[int, float], size: int, first: int = 1) -> dict[int, float]:
+    """Mean over consecutive windows of `size` keys counted from `first`, keyed by the window's
+    first key (steps 1-10 -> 1, 11-20 -> 11 for size 10; versions 0-9 -> 0 with first=0); a window
+    counts only the keys it has."""
     windows: dict[int, list[float]] = {}
-    for step, value in points.items():
-        start = (step - 1) // size * size + 1
+    for at, value in points.items():
+        start = (at - first) // size * size + first
         windows.setdefault(start, []).append(value)
     return {start: statistics.fmean(values) for start, values in sorted(windows.items())}
 
@@ -69,7 +91,7 @@ def plot(path: Path, curves: dict[str, tuple[list[dict[int, float]], list[dict[i
         for i, run in enumerate(other):
             axis.plot(sorted(run), [run[t] for t in sorted(run)], color="tab:red", lw=1.2, ls="--",
                       label="max_staleness=1 seeds" if i == 0 else None)
-        axis.set_xlabel("step")
+        axis.set_xlabel("sampling version" if "version" in label else "step")
         axis.set_title(label)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
@@ -91,10 +113,17 @@ def main() -> None:
         if empty:
             raise SystemExit(f"--{mode}: no metrics.jsonl in {', '.join(empty)}; pass run folders (runs/<name>)")
     reward = {m: [window_means(series(rows, "reward/mean"), args.window) for rows in runs[m]] for m in runs}
+    # Versions every run sampled from: the asynchronous runs' last batch is one version short, and
+    # a window must average the same versions in both modes.
+    versions = {m: [by_sampling_version(rows, "reward/mean") for rows in runs[m]] for m in runs}
+    shared = set.intersection(*(set(v) for m in versions for v in versions[m]))
+    by_version = {m: [window_means({k: v[k] for k in shared}, args.window, first=0) for v in versions[m]]
+                  for m in versions}
     accuracy = {m: [series(rows, "eval/accuracy") for rows in runs[m]] for m in runs}
     result = {
         "window": args.window, "sync_runs": args.sync, "async_runs": args.other,
-        "reward_windows": compare(reward["sync"], reward["async"]),
+        "reward_windows_by_version": compare(by_version["sync"], by_version["async"]),
+        "reward_windows_by_step": compare(reward["sync"], reward["async"]),
         "eval_accuracy": compare(accuracy["sync"], accuracy["async"]),
         "wall_seconds": {m: [wall_seconds(rows) for rows in runs[m]] for m in runs},
         "staleness": [statistics.fmean(series(rows, "rollout/staleness").values() or [0.0]) for rows in runs["async"]],
@@ -102,15 +131,21 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "overlay.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = ["| training reward, steps | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
+    last = max(shared)
+    lines = ["| training reward, sampling versions | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
+    lines += [f"| {r['at']}-{min(r['at'] + args.window - 1, last)} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | "
+              f"{r['other_mean']:.3f} | {'yes' if r['inside'] else 'no'} |" for r in result["reward_windows_by_version"]]
+    lines += ["", "| training reward, steps as logged | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
     lines += [f"| {r['at']}-{r['at'] + args.window - 1} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | "
-              f"{r['other_mean']:.3f} | {'yes' if r['inside'] else 'no'} |" for r in result["reward_windows"]]
+              f"{r['other_mean']:.3f} | {'yes' if r['inside'] else 'no'} |" for r in result["reward_windows_by_step"]]
     lines += ["", "| test accuracy, step | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
     lines += [f"| {r['at']} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | {r['other_mean']:.3f} | "
               f"{'yes' if r['inside'] else 'no'} |" for r in result["eval_accuracy"]]
     (out / "overlay.md").write_text("\n".join(lines) + "\n")
-    plot(out / "overlay.png", {f"training reward ({args.window}-step means)": (
-        reward["sync"], reward["async"]), "greedy test accuracy": (accuracy["sync"], accuracy["async"])})
+    plot(out / "overlay.png", {
+        f"training reward by sampling version ({args.window}-version means)": (by_version["sync"], by_version["async"]),
+        f"training reward by step as logged ({args.window}-step means)": (reward["sync"], reward["async"]),
+        "greedy test accuracy": (accuracy["sync"], accuracy["async"])})
     print("\n".join(lines))
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from benchmarks.async_overlay import compare, main, series, window_means
+from benchmarks.async_overlay import by_sampling_version, compare, main, series, window_means
 
 
 def test_series_keeps_the_steps_that_logged_the_key():
@@ -19,6 +19,19 @@ def test_series_keeps_the_steps_that_logged_the_key():
 def test_window_means_group_steps_from_one():
     points = {1: 1.0, 2: 3.0, 3: 5.0, 4: 7.0, 5: 10.0}
     assert window_means(points, 2) == {1: 2.0, 3: 6.0, 5: 10.0}
+
+
+def test_window_means_from_zero_for_versions():
+    assert window_means({0: 1.0, 1: 3.0, 2: 5.0}, 2, first=0) == {0: 2.0, 2: 5.0}
+
+
+def test_by_sampling_version_shifts_by_staleness_and_averages_a_shared_version():
+    # max_staleness=1: steps 1 and 2 both sampled the initial weights, step 3 the weights after update 1
+    rows = [{"step": 0, "eval/accuracy": 0.1}, {"step": 1, "reward/mean": 0.2, "rollout/staleness": 0.0},
+            {"step": 2, "reward/mean": 0.4, "rollout/staleness": 1.0}, {"step": 3, "reward/mean": 0.9, "rollout/staleness": 1.0}]
+    assert by_sampling_version(rows, "reward/mean") == {0: pytest.approx(0.3), 1: 0.9}
+    # a synchronous run logs no staleness: step t sampled version t - 1
+    assert by_sampling_version([{"step": 1, "reward/mean": 0.5}, {"step": 2, "reward/mean": 0.7}], "reward/mean") == {0: 0.5, 1: 0.7}
 
 
 def test_compare_says_inside_only_within_the_synchronous_range():
@@ -35,11 +48,14 @@ def test_compare_uses_only_keys_every_run_has():
     assert [r["at"] for r in compare([{1: 0.0, 2: 1.0}], [{2: 1.0, 3: 0.0}])] == [2]
 
 
-def _run(tmp_path, name, rewards, accuracy):
+def _run(tmp_path, name, rewards, accuracy, staleness=None):
     folder = tmp_path / name
     folder.mkdir()
     rows = [{"step": 0, "eval/accuracy": accuracy[0]}]
     rows += [{"step": s, "reward/mean": r, "time/step": 2.0} for s, r in enumerate(rewards, start=1)]
+    if staleness is not None:
+        for row in rows[1:]:
+            row["rollout/staleness"] = 0.0 if row["step"] == 1 else float(staleness)
     rows += [{"step": len(rewards), "eval/accuracy": accuracy[1]}]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(folder)
@@ -47,14 +63,21 @@ def _run(tmp_path, name, rewards, accuracy):
 
 def test_main_writes_the_table_and_the_plot(tmp_path, monkeypatch):
     sync = [_run(tmp_path, "s0", [0.1, 0.3, 0.5, 0.7], [0.1, 0.8]), _run(tmp_path, "s1", [0.2, 0.4, 0.6, 0.8], [0.1, 0.9])]
-    other = [_run(tmp_path, "a0", [0.1, 0.2, 0.9, 0.9], [0.1, 0.85])]
+    other = [_run(tmp_path, "a0", [0.1, 0.2, 0.9, 0.9], [0.1, 0.85], staleness=1)]
     monkeypatch.setattr(sys, "argv", ["async_overlay", "--sync", *sync, "--async", *other, "--window", "2",
                                       "--out", str(tmp_path / "out")])
     main()
     result = json.loads((tmp_path / "out" / "overlay.json").read_text())
-    # windows: sync s0 (0.2, 0.6), s1 (0.3, 0.7); async (0.15, 0.9)
-    assert [(r["at"], r["inside"]) for r in result["reward_windows"]] == [(1, False), (3, False)]
-    assert result["reward_windows"][0]["other_mean"] == pytest.approx(0.15)
+    # by step: sync s0 (0.2, 0.6), s1 (0.3, 0.7); async (0.15, 0.9)
+    assert [(r["at"], r["inside"]) for r in result["reward_windows_by_step"]] == [(1, False), (3, False)]
+    assert result["reward_windows_by_step"][0]["other_mean"] == pytest.approx(0.15)
+    # by version: sync s0 {0: .1, 1: .3, 2: .5, 3: .7}, async {0: (.1 + .2) / 2, 1: .9, 2: .9}; versions
+    # all share: 0-2, so windows 0-1 (sync .2/.3, async .525) and 2 (sync .5/.6, async .9)
+    by_version = result["reward_windows_by_version"]
+    assert [r["at"] for r in by_version] == [0, 2]
+    assert (by_version[0]["sync_min"], by_version[0]["sync_max"]) == (pytest.approx(0.2), pytest.approx(0.3))
+    assert by_version[0]["other_mean"] == pytest.approx(0.525) and not by_version[0]["inside"]
+    assert by_version[1]["sync_max"] == pytest.approx(0.6) and by_version[1]["other_mean"] == pytest.approx(0.9)
     assert [(r["at"], r["inside"]) for r in result["eval_accuracy"]] == [(0, True), (4, True)]
     assert result["wall_seconds"] == {"sync": [8.0, 8.0], "async": [8.0]}
     assert (tmp_path / "out" / "overlay.png").stat().st_size > 0
