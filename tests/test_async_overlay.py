@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from benchmarks.async_overlay import by_sampling_version, compare, main, series, window_means
+from benchmarks.async_overlay import by_sampling_version, compare, main, running_means, series, window_means
 
 
 def test_series_keeps_the_steps_that_logged_the_key():
@@ -19,6 +19,10 @@ def test_series_keeps_the_steps_that_logged_the_key():
 def test_window_means_group_steps_from_one():
     points = {1: 1.0, 2: 3.0, 3: 5.0, 4: 7.0, 5: 10.0}
     assert window_means(points, 2) == {1: 2.0, 3: 6.0, 5: 10.0}
+
+
+def test_running_means_are_centred_and_shorter_at_the_ends():
+    assert running_means({1: 0.0, 2: 3.0, 3: 6.0, 4: 9.0}, 3) == {1: 1.5, 2: 3.0, 3: 6.0, 4: 7.5}
 
 
 def test_window_means_from_zero_for_versions():
