@@ -25,6 +25,7 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from typing import Callable
 
 from grpo.logging import read_metrics
 
@@ -78,6 +79,13 @@ def compare(sync: list[dict[int, float]], other: list[dict[int, float]]) -> list
     return table
 
 
+def table(title: str, rows: list[dict], label: Callable[[int], str]) -> list[str]:
+    """Markdown rows of a compare() result, each key written by `label`."""
+    lines = [f"| {title} | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
+    return lines + [f"| {label(r['at'])} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | {r['other_mean']:.3f} | "
+                    f"{'yes' if r['inside'] else 'no'} |" for r in rows]
+
+
 def wall_seconds(rows: list[dict]) -> float:
     return sum(float(r.get("time/step", 0.0)) for r in rows if "reward/mean" in r)
 
@@ -125,8 +133,8 @@ def main() -> None:
     # a window must average the same versions in both modes.
     versions = {m: [by_sampling_version(rows, "reward/mean") for rows in runs[m]] for m in runs}
     shared = set.intersection(*(set(v) for m in versions for v in versions[m]))
-    by_version = {m: [window_means({k: v[k] for k in shared}, args.window, first=0) for v in versions[m]]
-                  for m in versions}
+    versions = {m: [{k: v[k] for k in shared} for v in versions[m]] for m in versions}
+    by_version = {m: [window_means(v, args.window, first=0) for v in versions[m]] for m in versions}
     accuracy = {m: [series(rows, "eval/accuracy") for rows in runs[m]] for m in runs}
     result = {
         "window": args.window, "sync_runs": args.sync, "async_runs": args.other,
@@ -140,17 +148,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "overlay.json").write_text(json.dumps(result, indent=1) + "\n")
     last = max(shared)
-    lines = ["| training reward, sampling versions | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
-    lines += [f"| {r['at']}-{min(r['at'] + args.window - 1, last)} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | "
-              f"{r['other_mean']:.3f} | {'yes' if r['inside'] else 'no'} |" for r in result["reward_windows_by_version"]]
-    lines += ["", "| training reward, steps as logged | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
-    lines += [f"| {r['at']}-{r['at'] + args.window - 1} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | "
-              f"{r['other_mean']:.3f} | {'yes' if r['inside'] else 'no'} |" for r in result["reward_windows_by_step"]]
-    lines += ["", "| test accuracy, step | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
-    lines += [f"| {r['at']} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | {r['other_mean']:.3f} | "
-              f"{'yes' if r['inside'] else 'no'} |" for r in result["eval_accuracy"]]
+    lines = table("training reward, sampling versions", result["reward_windows_by_version"],
+                  lambda at: f"{at}-{min(at + args.window - 1, last)}")
+    lines += ["", *table("training reward, steps as logged", result["reward_windows_by_step"],
+                         lambda at: f"{at}-{at + args.window - 1}")]
+    lines += ["", *table("test accuracy, step", result["eval_accuracy"], str)]
     (out / "overlay.md").write_text("\n".join(lines) + "\n")
-    smooth = {m: [running_means({k: v[k] for k in shared}, 5) for v in versions[m]] for m in versions}
+    smooth = {m: [running_means(v, 5) for v in versions[m]] for m in versions}
     logged = {m: [running_means(series(rows, "reward/mean"), 5) for rows in runs[m]] for m in runs}
     plot(out / "overlay.png", {
         "training reward by sampling version (5-version running mean)": (smooth["sync"], smooth["async"]),
