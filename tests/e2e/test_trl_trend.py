@@ -4,7 +4,7 @@ import pytest
 
 
 @pytest.mark.slow
-def test_reward_trends_agree_with_trl():
+def test_reward_trends_agree_with_trl(ray_cluster):  # joins the suite's cluster: ~5 s less than its own
     import importlib.util
 
     from tests.conftest import ROOT

@@ -1,9 +1,11 @@
 """Run folders that meet real accidents: two launches into one folder at once, a damaged newest
-checkpoint, a verifier plugin that returns NaN on a third of the samples."""
+checkpoint, a verifier plugin that returns NaN on a third of the samples (the damaged checkpoint is
+one of that run's, so both share one run)."""
 
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import sys
 
@@ -21,7 +23,7 @@ def cli(tmp_path, name, *extra):
     return [sys.executable, "-m", "grpo.cli", "train", str(QUICKSTART), f"output_dir={tmp_path}", f"name={name}",
             f"model.path={TINY_BASE}", "rollout.prompts_per_step=4", "rollout.group_size=4", "trainer.steps=4",
             "eval.num_prompts=8", "eval.every_steps=0", "checkpoint.every_steps=1", "logging.progress=false",
-            "trainer.threads=1", *extra]
+            "trainer.threads=2", *extra]
 
 
 @pytest.mark.slow
@@ -39,14 +41,28 @@ def test_two_launches_into_one_folder_train_once(tmp_path, cli_env):
     assert steps == [1, 2]  # each step once
 
 
+@pytest.fixture(scope="module")
+def nan_run(tmp_path_factory, cli_env):
+    """Two steps with a plugin that scores NaN on a third of the samples, checkpointed every step:
+    read by the NaN test, and copied by the damaged-checkpoint test, which resumes it (one run for both)."""
+    root = tmp_path_factory.mktemp("nan")
+    verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{HOSTILE}:nan_on_a_third', weight: 0.5, fallback: 0.0}}]"
+    extra = (verifiers, "rewards.correctness=answer")
+    done = subprocess.run(cli(root, "nan", "trainer.steps=2", *extra), env=cli_env, cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return root / "nan", done.stdout + done.stderr, extra
+
+
 @pytest.mark.slow
-def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_path, cli_env):
-    run = tmp_path / "damaged"
-    subprocess.run(cli(tmp_path, "damaged", "trainer.steps=2"), env=cli_env, cwd=ROOT, check=True, capture_output=True)
+def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_path, nan_run, cli_env):
+    source, _, extra = nan_run
+    run = tmp_path / "nan"
+    shutil.copytree(source, run)
     newest = run / "checkpoints" / "step_000002"
     state = newest / "learner_state.pt"
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # as a full disk or a bad copy leaves it
-    done = subprocess.run(cli(tmp_path, "damaged", "trainer.steps=3", "--resume"), env=cli_env, cwd=ROOT,
+    done = subprocess.run(cli(tmp_path, "nan", "trainer.steps=3", *extra, "--resume"), env=cli_env, cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "checkpoint step_000002 is damaged (learner_state.pt is" in done.stderr
@@ -54,24 +70,26 @@ def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_pat
     assert (run / "checkpoints" / "step_000002.damaged" / "learner_state.pt").exists()
     steps = [m["step"] for m in read_metrics(run) if "reward/mean" in m]
     assert steps == [1, 2, 3]
+    # the step redone after the damaged checkpoint met the NaN plugin too: its weights stayed finite
+    from safetensors.torch import load_file
+
+    weights = load_file(str(run / "checkpoints" / "step_000003" / "model" / "model.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values())
 
 
 @pytest.mark.slow
-def test_a_plugin_scoring_nan_on_a_third_of_samples(tmp_path, cli_env):
-    verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{HOSTILE}:nan_on_a_third', weight: 0.5, fallback: 0.0}}]"
-    done = subprocess.run(cli(tmp_path, "nan", "trainer.steps=3", verifiers, "rewards.correctness=answer"),
-                          env=cli_env, cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    metrics = [m for m in read_metrics(tmp_path / "nan") if "reward/mean" in m]
-    assert len(metrics) == 3
+def test_a_plugin_scoring_nan_on_a_third_of_samples(nan_run):
+    run, output, _ = nan_run
+    metrics = [m for m in read_metrics(run) if "reward/mean" in m]
+    assert len(metrics) == 2
     for m in metrics:
         assert m["reward/mean"] is not None and math.isfinite(m["reward/mean"])  # NaN would be logged as null
         assert math.isfinite(m["advantage/abs_mean"]) and math.isfinite(m["train/loss"])
         assert 0 < m["reward/nan_on_a_third/failures"] < 16
-    assert "non-finite score" in done.stdout + done.stderr
+    assert "non-finite score" in output
     from safetensors.torch import load_file
 
-    weights = load_file(str(tmp_path / "nan" / "checkpoints" / "step_000003" / "model" / "model.safetensors"))
+    weights = load_file(str(run / "checkpoints" / "step_000002" / "model" / "model.safetensors"))
     assert all(torch.isfinite(t).all() for t in weights.values())
 
 
