@@ -41,6 +41,13 @@ def test_two_launches_into_one_folder_train_once(tmp_path, cli_env):
     assert steps == [1, 2]  # each step once
 
 
+def assert_finite_weights(checkpoint):
+    from safetensors.torch import load_file
+
+    weights = load_file(str(checkpoint / "model" / "model.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values()), checkpoint.name
+
+
 @pytest.fixture(scope="module")
 def nan_run(tmp_path_factory, cli_env):
     """Two steps with a plugin that scores NaN on a third of the samples, checkpointed every step:
@@ -71,10 +78,7 @@ def test_a_truncated_newest_checkpoint_is_set_aside_and_the_run_finishes(tmp_pat
     steps = [m["step"] for m in read_metrics(run) if "reward/mean" in m]
     assert steps == [1, 2, 3]
     # the step redone after the damaged checkpoint met the NaN plugin too: its weights stayed finite
-    from safetensors.torch import load_file
-
-    weights = load_file(str(run / "checkpoints" / "step_000003" / "model" / "model.safetensors"))
-    assert all(torch.isfinite(t).all() for t in weights.values())
+    assert_finite_weights(run / "checkpoints" / "step_000003")
 
 
 @pytest.mark.slow
@@ -87,10 +91,7 @@ def test_a_plugin_scoring_nan_on_a_third_of_samples(nan_run):
         assert math.isfinite(m["advantage/abs_mean"]) and math.isfinite(m["train/loss"])
         assert 0 < m["reward/nan_on_a_third/failures"] < 16
     assert "non-finite score" in output
-    from safetensors.torch import load_file
-
-    weights = load_file(str(run / "checkpoints" / "step_000002" / "model" / "model.safetensors"))
-    assert all(torch.isfinite(t).all() for t in weights.values())
+    assert_finite_weights(run / "checkpoints" / "step_000002")
 
 
 @pytest.mark.slow
