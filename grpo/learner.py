@@ -13,6 +13,7 @@ micro-batches (padded with zero-weight ones), because FSDP's collectives must li
 from __future__ import annotations
 
 import math
+import os
 import random
 from pathlib import Path
 from typing import Iterator
@@ -58,7 +59,10 @@ def lr_factor(step: int, trainer: TrainerConfig) -> float:
 
 
 def quiet_transformers() -> None:
-    """Progress bars from every actor would interleave with the run's own progress line."""
+    """Progress bars from every actor would interleave with the run's own progress line; the
+    tokenizers library warns at every fork once it has run threads (set here, in the actor, since
+    a cluster the run joins did not inherit the driver's environment)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

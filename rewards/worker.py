@@ -7,6 +7,7 @@ step's failures mean misconfiguration is the driver's call (every sample failing
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rewards.base import Sample, VerifierResult
@@ -15,6 +16,8 @@ from rewards.runner import VerifierRunner
 
 class RewardWorker:
     def __init__(self, specs: list[dict[str, Any]]):
+        # a verifier that tokenizes (a reward model) before the runner forks would warn at each fork
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.specs = specs
         self.runner = VerifierRunner(specs)
 

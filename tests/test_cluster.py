@@ -82,6 +82,38 @@ def test_init_ray_joins_the_recipe_address_else_ray_address_else_starts_one(tmp_
         assert kwargs["address"] == joined and "num_cpus" not in kwargs
 
 
+@pytest.mark.parametrize("address", [None, "10.0.0.1:6379"])
+def test_only_a_joined_cluster_is_given_the_drivers_extra_pythonpath(tmp_path, monkeypatch, address):
+    """A started cluster inherits the driver's environment; a joined one is told only the PYTHONPATH
+    entries besides the working folder (Ray adds that one), since any runtime_env slows every actor."""
+    import os
+
+    import ray
+
+    from grpo.cluster import init_ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("grpo.cluster._check_reachable", lambda address, source: None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    recipe = recipe_from_dict(minimal_recipe(tmp_path, cluster={"address": address}))
+    for pythonpath, expected in [(None, None), (".", None), (str(tmp_path), None),
+                                 (f"/opt/plugins{os.pathsep}.", f"{tmp_path}{os.pathsep}/opt/plugins")]:
+        calls.clear()
+        if pythonpath is None:
+            monkeypatch.delenv("PYTHONPATH", raising=False)
+        else:
+            monkeypatch.setenv("PYTHONPATH", pythonpath)
+        init_ray(recipe)
+        (kwargs,) = calls
+        if address is None or expected is None:
+            assert "runtime_env" not in kwargs, (pythonpath, kwargs)
+        else:
+            assert kwargs["runtime_env"] == {"env_vars": {"PYTHONPATH": expected}}
+
+
 def test_an_address_nothing_answers_on_fails_at_once_naming_where_it_came_from(tmp_path, monkeypatch):
     """A stale RAY_ADDRESS (a cluster since stopped) would leave ray.init waiting for minutes."""
     import socket

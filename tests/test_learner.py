@@ -8,9 +8,18 @@ import torch
 from grpo.batch import build_batch
 from grpo.data import R1_ZERO_TEMPLATE
 from grpo.config import TrainerConfig, recipe_from_dict
-from grpo.learner import Learner, lr_factor
+from grpo.learner import Learner, lr_factor, quiet_transformers
 from grpo.rollout.base import SamplingParams
 from tests.conftest import minimal_recipe
+
+
+def test_actors_turn_off_tokenizer_threads_themselves(monkeypatch):
+    """Learners and rollout workers on a joined cluster do not inherit the driver's environment."""
+    import os
+
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    quiet_transformers()
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
 
 
 def test_lr_schedules():

@@ -74,6 +74,15 @@ def test_worker_reports_failures_per_verifier():
     assert failures == [0, 1] and errors[0] is None and "missing column" in errors[1]
 
 
+def test_the_worker_turns_off_tokenizer_threads_before_its_runner_forks(monkeypatch):
+    """On a joined cluster the worker does not inherit the driver's environment (grpo/cluster.py)."""
+    import os
+
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    RewardWorker([{"name": "answer"}])
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
+
+
 def test_build_failure_is_a_configuration_error():
     with pytest.raises(VerifierError, match="takes no argument"):
         VerifierRunner([{"name": "answer", "kwargs": {"nonsense": 1}}])
