@@ -51,9 +51,12 @@ def assert_finite_weights(checkpoint):
 @pytest.fixture(scope="module")
 def nan_run(tmp_path_factory, cli_env):
     """Two steps with a plugin that scores NaN on a third of the samples, checkpointed every step:
-    read by the NaN test, and copied by the damaged-checkpoint test, which resumes it (one run for both)."""
+    read by the NaN test, and copied by the damaged-checkpoint test, which resumes it (one run for both).
+    The plugin is named as a module of the folder the run starts in, which the reward worker on the
+    joined cluster imports with no PYTHONPATH passed (grpo.cluster.joined_worker_env)."""
     root = tmp_path_factory.mktemp("nan")
-    verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{HOSTILE}:nan_on_a_third', weight: 0.5, fallback: 0.0}}]"
+    plugin = "tests.data.hostile_verifiers:nan_on_a_third"
+    verifiers = f"rewards.verifiers=[{{name: answer}}, {{name: '{plugin}', weight: 0.5, fallback: 0.0}}]"
     extra = (verifiers, "rewards.correctness=answer")
     done = subprocess.run(cli(root, "nan", "trainer.steps=2", *extra), env=cli_env, cwd=ROOT, capture_output=True,
                           text=True)
