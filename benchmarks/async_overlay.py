@@ -47,6 +47,29 @@ def by_sampling_version(rows: list[dict], key: str) -> dict[int, float]:
     return {version: statistics.fmean(values) for version, values in sorted(batches.items())}
 
 
+START_KEYS = ("eval/accuracy", "eval/length_mean", "eval/num_prompts")
+
+
+def mixed_starts(runs: dict[str, list[dict]]) -> str | None:
+    """Runs whose step-0 evaluations differ did not start from the same model and held-out set
+    (the demo's base is rebuilt on each bare GPU machine): their curves cannot share one spread.
+    None when every run that evaluated at step 0 read the same; else the line that says which."""
+    starts = {}
+    for path, rows in runs.items():
+        first = next((r for r in rows if int(r["step"]) == 0 and any(k in r for k in START_KEYS)), None)
+        if first is not None:
+            starts[path] = tuple(first.get(k) for k in START_KEYS)
+    if len(set(starts.values())) <= 1:
+        return None
+    groups: dict[tuple, list[str]] = {}
+    for path, start in starts.items():
+        groups.setdefault(start, []).append(path)
+    described = "; ".join(", ".join(paths) + ": " + ", ".join(f"{k.split('/')[1]} {v}" for k, v in zip(START_KEYS, start))
+                          for start, paths in groups.items())
+    return (f"the runs' step-0 evaluations differ, so they did not start from the same base and held-out set "
+            f"({described}); rerun the odd ones from the same base, or compare each group on its own")
+
+
 def running_means(points: dict[int, float], width: int) -> dict[int, float]:
     """Centred running mean over `width` neighbouring keys (fewer at the ends): for the plot only,
     where window means leave three points and single steps are mostly noise."""
@@ -128,6 +151,10 @@ def main() -> None:
         empty = [p for p, rows in zip(paths, runs[mode]) if not rows]
         if empty:
             raise SystemExit(f"--{mode}: no metrics.jsonl in {', '.join(empty)}; pass run folders (runs/<name>)")
+    problem = mixed_starts({p: rows for mode, paths in (("sync", args.sync), ("async", args.other))
+                            for p, rows in zip(paths, runs[mode])})
+    if problem:
+        raise SystemExit(problem)
     reward = {m: [window_means(series(rows, "reward/mean"), args.window) for rows in runs[m]] for m in runs}
     # Versions every run sampled from: the asynchronous runs' last batch is one version short, and
     # a window must average the same versions in both modes.

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from benchmarks.async_overlay import by_sampling_version, compare, main, running_means, series, window_means
+from benchmarks.async_overlay import by_sampling_version, compare, main, mixed_starts, running_means, series, window_means
 
 
 def test_series_keeps_the_steps_that_logged_the_key():
@@ -94,3 +94,19 @@ def test_main_names_a_folder_without_metrics(tmp_path, monkeypatch):
                                       "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match="--async: no metrics.jsonl in .*empty"):
         main()
+
+
+def test_runs_from_different_bases_are_refused_with_both_groups_named(tmp_path, monkeypatch):
+    sync = [_run(tmp_path, "s0", [0.1, 0.3], [0.066, 0.8]), _run(tmp_path, "s1", [0.2, 0.4], [0.066, 0.9])]
+    other = [_run(tmp_path, "a2", [0.1, 0.2], [0.071, 0.85], staleness=1)]  # a rebuilt base reads 0.071
+    monkeypatch.setattr(sys, "argv", ["async_overlay", "--sync", *sync, "--async", *other, "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match=r"s0, .*s1: accuracy 0.066.*a2: accuracy 0.071"):
+        main()
+    assert not (tmp_path / "out").exists()
+
+
+def test_same_start_or_no_step_0_evaluation_passes():
+    same = [{"step": 0, "eval/accuracy": 0.066, "eval/length_mean": 51.742}, {"step": 1, "reward/mean": 0.5}]
+    other_length = [{"step": 0, "eval/accuracy": 0.066, "eval/length_mean": 50.1}]
+    assert mixed_starts({"a": same, "b": list(same), "c": [{"step": 1, "reward/mean": 0.4}]}) is None
+    assert "length_mean 50.1" in mixed_starts({"a": same, "b": other_length})
