@@ -101,8 +101,8 @@ def joined_worker_env(pythonpath: str | None, cwd: str) -> dict[str, str] | None
     """What a joined cluster's workers must be told: the driver's PYTHONPATH, where it names more
     than its working folder (Ray puts that on every worker's sys.path itself). A cluster this run
     starts inherits the driver's whole environment, and anything else is set in the actors, since
-    any runtime_env costs each actor ~1 s more to start (its worker is set up by a separate
-    process): ~2 s of a 1-step CPU run's ~17 s."""
+    any runtime_env costs each actor ~0.5-1 s more to start (its worker is set up by a separate
+    process first; benchmarks/actor_start.py): ~2 s of a 1-step CPU run's ~17 s."""
     extra = [path for path in (pythonpath or "").split(os.pathsep) if path and os.path.abspath(path) != cwd]
     return {"PYTHONPATH": os.pathsep.join([cwd, *extra])} if extra else None
 
