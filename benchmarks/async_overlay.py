@@ -22,6 +22,7 @@ evaluation runs on the weights after update t in both modes.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 from pathlib import Path
@@ -89,24 +90,48 @@ def window_means(points: dict[int, float], size: int, first: int = 1) -> dict[in
     return {start: statistics.fmean(values) for start, values in sorted(windows.items())}
 
 
+def permutation_p(first: list[float], second: list[float]) -> float:
+    """Two-sided exact permutation test of equal means: the share of all ways to split the pooled
+    values into groups of the two sizes whose means differ at least as much as the real split's.
+
+    "Inside the synchronous range" is a strict test at a few seeds (the range of 5 runs is narrow,
+    and the mean of 5 others lands outside it by chance often enough); this says how often a gap
+    this large appears with no difference between the modes at all. Exact, so no normality is
+    assumed; C(10, 5) = 252 splits at 5 seeds each.
+    """
+    pooled = first + second
+    observed = abs(statistics.fmean(first) - statistics.fmean(second))
+    total = sum(pooled)
+    count = hits = 0
+    for chosen in itertools.combinations(range(len(pooled)), len(first)):
+        part = sum(pooled[i] for i in chosen)
+        gap = abs(part / len(first) - (total - part) / len(second))
+        hits += gap >= observed - 1e-12
+        count += 1
+    return hits / count
+
+
 def compare(sync: list[dict[int, float]], other: list[dict[int, float]]) -> list[dict]:
     """Per key (window or eval step) that every run has: the synchronous seeds' range and the
-    other mode's seed mean, and whether that mean is inside the range."""
+    other mode's seed mean, whether that mean is inside the range, and the permutation test's p
+    that the two modes' seed means are the same (`permutation_p`)."""
     keys = sorted(set.intersection(*(set(s) for s in sync + other)))
     table = []
     for key in keys:
         low, high = min(s[key] for s in sync), max(s[key] for s in sync)
         mean = statistics.fmean(s[key] for s in other)
         table.append({"at": key, "sync_min": low, "sync_max": high, "sync_mean": statistics.fmean(s[key] for s in sync),
-                      "other_mean": mean, "inside": low <= mean <= high})
+                      "other_mean": mean, "inside": low <= mean <= high,
+                      "p_same_mean": permutation_p([s[key] for s in sync], [s[key] for s in other])})
     return table
 
 
 def table(title: str, rows: list[dict], label: Callable[[int], str]) -> list[str]:
     """Markdown rows of a compare() result, each key written by `label`."""
-    lines = [f"| {title} | sync min | sync max | async mean | inside |", "|---|---|---|---|---|"]
-    return lines + [f"| {label(r['at'])} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | {r['other_mean']:.3f} | "
-                    f"{'yes' if r['inside'] else 'no'} |" for r in rows]
+    lines = [f"| {title} | sync min | sync max | sync mean | async mean | inside | p (same mean) |",
+             "|---|---|---|---|---|---|---|"]
+    return lines + [f"| {label(r['at'])} | {r['sync_min']:.3f} | {r['sync_max']:.3f} | {r['sync_mean']:.3f} | "
+                    f"{r['other_mean']:.3f} | {'yes' if r['inside'] else 'no'} | {r['p_same_mean']:.2f} |" for r in rows]
 
 
 def wall_seconds(rows: list[dict]) -> float:

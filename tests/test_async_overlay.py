@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from benchmarks.async_overlay import by_sampling_version, compare, main, mixed_starts, running_means, series, window_means
+from benchmarks.async_overlay import (by_sampling_version, compare, main, mixed_starts, permutation_p, running_means, series,
+                                      window_means)
 
 
 def test_series_keeps_the_steps_that_logged_the_key():
@@ -46,6 +47,23 @@ def test_compare_says_inside_only_within_the_synchronous_range():
     assert table[0]["other_mean"] == pytest.approx(0.325) and table[0]["inside"]
     assert table[1]["sync_min"] == 0.5 and table[1]["sync_max"] == 0.7
     assert table[1]["other_mean"] == pytest.approx(0.85) and not table[1]["inside"]
+
+
+def test_permutation_p_counts_the_splits_as_far_apart_as_the_real_one():
+    # 20 ways to split {1..6} into threes; only {1,2,3}|{4,5,6} and its mirror differ by 3.
+    assert permutation_p([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(2 / 20)
+    # {1,2}|{3,4}: |1.5 - 3.5| = 2; of the 6 splits, {1,2}, {3,4} (gap 2) reach it, {1,3}, {2,4} (1)
+    # and {1,4}, {2,3} (0) do not.
+    assert permutation_p([1.0, 2.0], [3.0, 4.0]) == pytest.approx(2 / 6)
+    # Equal means: every split is at least as far apart.
+    assert permutation_p([1.0, 3.0], [2.0, 2.0]) == 1.0
+    # Unequal sizes: 4 ways to pick the single value; only 10 reaches |10 - 2| = 8.
+    assert permutation_p([10.0], [1.0, 2.0, 3.0]) == pytest.approx(1 / 4)
+
+
+def test_compare_gives_each_key_the_permutation_p():
+    table = compare([{1: 1.0}, {1: 2.0}, {1: 3.0}], [{1: 4.0}, {1: 5.0}, {1: 6.0}])
+    assert table[0]["p_same_mean"] == pytest.approx(0.1) and table[0]["sync_mean"] == pytest.approx(2.0)
 
 
 def test_compare_uses_only_keys_every_run_has():
