@@ -45,6 +45,16 @@ def device_text(result: dict) -> str:
     return text
 
 
+def process_text(result: dict) -> str:
+    """'device by process: 4242 ray::Learner 9.1, 4100 python3 0.5 GiB' (largest first), or '' where
+    nvidia-smi listed no process (some containers hide other PID namespaces' processes)."""
+    peaks = result.get("device_process_gib") or {}
+    if not peaks:
+        return ""
+    ordered = sorted(peaks.items(), key=lambda item: -item[1])
+    return "device by process: " + ", ".join(f"{name} {gib:.1f}" for name, gib in ordered) + " GiB"
+
+
 def _per_gpu(peaks: list[float] | None) -> str:
     return " / ".join(f"{peak:.1f}" for peak in peaks or [])
 

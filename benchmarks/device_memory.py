@@ -35,6 +35,24 @@ def peaks_from_samples(text: str, gpus: int) -> list[float]:
     return peaks
 
 
+def process_peaks(text: str) -> dict[str, float]:
+    """nvidia-smi's `pid, process_name, used_memory` output (MiB) -> {"pid name": highest GiB}.
+
+    Why per process: the device peak takes in every process's CUDA context and allocator cache, so
+    a row can sit above a peer's on the device and under it on torch's count (the small workload,
+    2026-12-06: 11.7 against 11.1 GiB device, 8.81 against 8.95 torch). The split says whether the
+    gap is a helper process (the driver, a Ray worker) holding a context, or the learner itself.
+    Lines that are not readings ("[N/A]" where the driver hides a process's usage) are skipped."""
+    peaks: dict[str, float] = {}
+    for line in text.splitlines():
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) < 3 or not fields[0].isdigit() or not fields[-1].replace(".", "", 1).isdigit():
+            continue
+        key = f"{fields[0]} {','.join(fields[1:-1])}"
+        peaks[key] = max(peaks.get(key, 0.0), float(fields[-1]) / MIB_PER_GIB)
+    return peaks
+
+
 def _readings(lines: list[str]) -> list[tuple[float | None, float]]:
     """(wall time from nvidia-smi's own timestamp, or None; MiB) for each line that is a reading.
 
@@ -61,6 +79,7 @@ class DevicePeak:
     samples and peaks_gib stays []."""
 
     QUERY = ("nvidia-smi", "--query-gpu=timestamp,memory.used", "--format=csv,noheader,nounits")
+    APPS_QUERY = ("nvidia-smi", "--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits")
 
     def __init__(self, interval_ms: int = 50):
         self.interval_ms = interval_ms
@@ -70,6 +89,10 @@ class DevicePeak:
         self._lines: list[tuple[float, str]] = []  # (wall time read, nvidia-smi's line)
         self._gpus = 1
         self.samples: list[tuple[float, list[float]]] = []  # (wall time, GiB per GPU), one per interval
+        self.process_peaks_gib: dict[str, float] = {}  # "pid name" -> its highest sample (`process_peaks`)
+        self._apps: subprocess.Popen | None = None
+        self._apps_reader: threading.Thread | None = None
+        self._apps_lines: list[str] = []
 
     def __enter__(self) -> DevicePeak:
         if shutil.which("nvidia-smi") is None:
@@ -80,24 +103,36 @@ class DevicePeak:
                                          stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._apps = subprocess.Popen([*self.APPS_QUERY, f"--loop-ms={self.interval_ms}"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        self._apps_reader = threading.Thread(target=self._read_apps, daemon=True)
+        self._apps_reader.start()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._process is None:
             return
-        try:
-            os.killpg(self._process.pid, signal.SIGTERM)  # the sampler and anything it started
-        except ProcessLookupError:
-            pass
-        self._process.wait(timeout=10)
-        if self._reader is not None:
-            self._reader.join(timeout=10)
+        for process, reader in ((self._process, self._reader), (self._apps, self._apps_reader)):
+            if process is None:
+                continue
+            try:
+                os.killpg(process.pid, signal.SIGTERM)  # the sampler and anything it started
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=10)
+            if reader is not None:
+                reader.join(timeout=10)
+        self.process_peaks_gib = process_peaks("".join(self._apps_lines))
         self.peaks_gib = peaks_from_samples("".join(line for _, line in self._lines), self._gpus)
         self.samples = timed_samples(self._lines, self._gpus)
 
     def _read(self) -> None:
         for line in self._process.stdout:
             self._lines.append((time.time(), line))
+
+    def _read_apps(self) -> None:
+        for line in self._apps.stdout:
+            self._apps_lines.append(line)
 
     def peaks_between(self, start: float, end: float) -> list[float]:
         """Each GPU's highest sample taken from `start` to `end` (wall times); [] if none."""

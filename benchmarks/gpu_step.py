@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
 from benchmarks.bench_memory import (  # noqa: E402
-    DEVICE_HEADER, HEADER, device_phase_peaks, device_text, peak_text, phase_peaks,
+    DEVICE_HEADER, HEADER, device_phase_peaks, device_text, peak_text, phase_peaks, process_text,
 )
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
@@ -266,8 +266,11 @@ def main() -> None:
         results[key]["before_row"] = idle
         results[key]["device_peak_gib"] = device.peaks_gib
         results[key]["device_phase_gib"] = device_phase_peaks(device, results[key].get("phase_windows", []))
+        results[key]["device_process_gib"] = device.process_peaks_gib
         print(f"{key}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
               f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
+        if process_text(results[key]):
+            print("  " + process_text(results[key]), flush=True)
     floor = physical_floor(info["params"], ceilings)
     table = report(results, floor)
     print(table)

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
 sys.path.insert(0, str(ROOT))
 from benchmarks.bench_memory import (  # noqa: E402
-    DEVICE_HEADER, HEADER, device_phase_peaks, device_text, peak_text, phase_peaks,
+    DEVICE_HEADER, HEADER, device_phase_peaks, device_text, peak_text, phase_peaks, process_text,
 )
 from benchmarks.device_memory import DevicePeak  # noqa: E402
 from benchmarks.gpu_idle import release_driver_gpu, wait_for_idle_gpu  # noqa: E402
@@ -351,8 +351,11 @@ def main() -> None:
             results[name] = {"error": f"exit {code}, see {name}.log"}
         results[name]["device_peak_gib"] = device.peaks_gib
         results[name]["device_phase_gib"] = device_phase_peaks(device, results[name].get("phase_windows", []))
+        results[name]["device_process_gib"] = device.process_peaks_gib
         print(f"{name}: done in {time.time() - started:.0f} s (waited {idle['waited_s']} s for an idle GPU"
               f"{', still there: ' + str(idle['other_gpu_pids']) if idle['other_gpu_pids'] else ''})", flush=True)
+        if process_text(results[name]):
+            print("  " + process_text(results[name]), flush=True)
         # after every row: a device call cut short keeps the rows it finished
         (out / "realistic_step.json").write_text(json.dumps({"results": results, "workload": info,
                                                              "versions": versions()}, indent=2))

@@ -6,8 +6,8 @@ import stat
 import time
 from datetime import datetime
 
-from benchmarks.bench_memory import device_phase_peaks, device_text
-from benchmarks.device_memory import DevicePeak, peaks_from_samples, timed_samples
+from benchmarks.bench_memory import device_phase_peaks, device_text, process_text
+from benchmarks.device_memory import DevicePeak, peaks_from_samples, process_peaks, timed_samples
 
 
 def test_samples_interleave_gpus_in_index_order_and_warnings_are_skipped():
@@ -74,3 +74,28 @@ def test_nvidia_smis_own_timestamps_place_the_samples_not_the_time_they_were_rea
     assert [round(at - start, 3) for at, _ in samples] == [0.0, 0.05, 0.1]
     assert [gib for _, gib in samples] == [[1.0], [2.0], [3.0]]
     assert peaks_from_samples("".join(line for _, line in lines), 1) == [3.0]
+
+
+def test_process_peaks_keep_each_processs_highest_reading_and_skip_hidden_ones():
+    text = ("4242, ray::LearnerActor.step, 9216\n4100, python3, 512\n"
+            "4242, ray::LearnerActor.step, 10240\n4300, /usr/bin/python3, [N/A]\nNo running processes found\n"
+            "4100, python3, 500\n")
+    assert process_peaks(text) == {"4242 ray::LearnerActor.step": 10.0, "4100 python3": 0.5}
+    assert process_peaks("") == {}
+    assert process_text({"device_process_gib": {"4100 python3": 0.5, "4242 ray::LearnerActor.step": 10.0}}) == (
+        "device by process: 4242 ray::LearnerActor.step 10.0, 4100 python3 0.5 GiB")
+    assert process_text({}) == ""
+
+
+def test_the_sampler_reads_each_processs_usage_from_its_own_query(tmp_path, monkeypatch):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\ncase \"$*\" in\n"
+                    " *compute-apps*) for v in 1024 3072 2048; do echo \"77, python3, $v\"; sleep 0.05; done; sleep 30;;\n"
+                    " *loop-ms*) for v in 100 5000; do echo $v; sleep 0.05; done; sleep 30;;\n"
+                    " *) echo 100;;\nesac\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    with DevicePeak(interval_ms=50) as sampler:
+        time.sleep(0.5)
+    assert sampler.process_peaks_gib == {"77 python3": 3.0}
+    assert sampler.peaks_gib == [5000 / 1024]
