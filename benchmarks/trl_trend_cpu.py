@@ -31,16 +31,16 @@ def answer_reward(completions, answer, **kwargs):
     return [r.value for r in verify([Sample("p", c, answer=a) for c, a in zip(completions, answer)])]
 
 
-def rows(steps: int) -> list[dict]:
+def rows(steps: int, prompts: int = PROMPTS) -> list[dict]:
     """The prompts of every step in order (no shuffling on either side)."""
     from grpo.data import R1_ZERO_TEMPLATE
     from grpo.tasks import generate_arithmetic
 
     return [{"prompt": R1_ZERO_TEMPLATE.format(prompt=r["prompt"]), "answer": r["answer"]}
-            for r in generate_arithmetic("train", PROMPTS * steps, seed=11)]
+            for r in generate_arithmetic("train", prompts * steps, seed=11)]
 
 
-def run_trl(steps: int, workdir: Path) -> dict:
+def run_trl(steps: int, workdir: Path, prompts: int = PROMPTS) -> dict:
     from datasets import Dataset
     from transformers import AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -50,7 +50,7 @@ def run_trl(steps: int, workdir: Path) -> dict:
     stop = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("</answer>")]
     config = GRPOConfig(
         output_dir=str(workdir / "trl"), report_to="none", save_strategy="no", logging_steps=1, use_cpu=True,
-        per_device_train_batch_size=16, gradient_accumulation_steps=PROMPTS * GROUP // 16, num_generations=GROUP,
+        per_device_train_batch_size=16, gradient_accumulation_steps=prompts * GROUP // 16, num_generations=GROUP,
         max_completion_length=TOKENS, temperature=1.0, learning_rate=LR, beta=0.0, num_iterations=1,
         loss_type="dapo", scale_rewards="group", epsilon=0.2, max_grad_norm=1.0, lr_scheduler_type="constant",
         warmup_steps=0, max_steps=steps, seed=0, shuffle_dataset=False, gradient_checkpointing=False,
@@ -65,21 +65,21 @@ def run_trl(steps: int, workdir: Path) -> dict:
                 history.append({"reward": logs["reward"], "loss": logs.get("loss")})
 
     trainer = GRPOTrainer(model=str(model), reward_funcs=[answer_reward], args=config, processing_class=tokenizer,
-                          train_dataset=Dataset.from_list(rows(steps)), callbacks=[Record()])
+                          train_dataset=Dataset.from_list(rows(steps, prompts)), callbacks=[Record()])
     trainer.train()
     return {"reward": [h["reward"] for h in history], "loss": [h["loss"] for h in history]}
 
 
-def run_ours(steps: int, workdir: Path) -> dict:
+def run_ours(steps: int, workdir: Path, prompts: int = PROMPTS) -> dict:
     from grpo.config import load_recipe
     from grpo.logging import read_metrics
     from grpo.trainer import train
 
     data = workdir / "prompts.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows(steps)))
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows(steps, prompts)))
     recipe = load_recipe(ROOT / "recipes" / "quickstart.yaml", [
         f"output_dir={workdir}", "name=ours", f"data.train={{path: {data}}}", "data.test=null", "data.template=plain",
-        "data.shuffle=false", f"rollout.prompts_per_step={PROMPTS}", f"rollout.group_size={GROUP}",
+        "data.shuffle=false", f"rollout.prompts_per_step={prompts}", f"rollout.group_size={GROUP}",
         f"rollout.max_completion_tokens={TOKENS}", f"trainer.learning_rate={LR}", "trainer.warmup_steps=0",
         f"trainer.steps={steps}", "rewards.verifiers=[{name: answer}]", "logging.progress=false",
     ])
