@@ -365,6 +365,12 @@ class TrainerConfig(_Section):
         "update as padded (tests/test_packing.py); forward + backward of a 1.5B micro-batch with uneven lengths 1.51x "
         "faster on an H200 (docs/throughput.md).",
     )
+    expandable_segments: Literal["auto", "on", "off"] = Field(
+        "auto", description="The learner's CUDA allocator grows segments instead of carving fixed ones, so memory "
+        "freed by one step's uneven tensors is reused by the next (small workload on an H100: 11.1 -> 10.0 GiB held "
+        "by the learner, docs/throughput.md). auto: on unless PYTORCH_CUDA_ALLOC_CONF already sets it or the "
+        "learner hosts a colocated engine other than the transformers one (vLLM's sleep mode has its own pool).",
+    )
     world_size: int = Field(
         1, ge=1, description="Learner processes (Ray actors, one per GPU) forming a torch.distributed group: the "
         "model, gradients and optimizer state are sharded with FSDP2 (one fully_shard per decoder layer). More than 1 "
@@ -581,6 +587,14 @@ class Recipe(_Section):
         if self.trainer.world_size > 1 and self.model.lora.enabled:
             raise _combination("model.lora.enabled", True, "LoRA with trainer.world_size > 1 is not supported yet; "
                                "use one learner (LoRA state is small) or full fine-tuning")
+        colocated_vllm = self.rollout.colocate and self.rollout.engine in ("vllm", "auto")
+        if self.trainer.expandable_segments == "on" and colocated_vllm and self.rollout.vllm.sleep:
+            raise _combination(
+                "trainer.expandable_segments", "on",
+                "vLLM's sleep mode keeps its weights and KV cache in its own memory pool, which expandable segments "
+                "break, and a colocated vLLM shares the learner's process: use auto (off here), "
+                "rollout.vllm.sleep=false, or rollout.colocate=false",
+            )
         if self.rollout.max_staleness > 0 and self.rollout.colocate:
             raise _combination(
                 "rollout.max_staleness", self.rollout.max_staleness,

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from grpo import algorithms, learner_state
+from grpo.allocator import configure_allocator
 from grpo.batch import RolloutBatch
 from grpo.config import Recipe, TrainerConfig
 from grpo.distributed import all_reduce_sum, full, init_group, shard_model, split_rows
@@ -85,6 +86,7 @@ class Learner:
         self.rank, self.world_size = rank, world_size
         self.loss_settings = loss_settings(recipe)
         self.device = resolve_device(recipe.trainer.device)
+        configure_allocator(recipe, self.device)  # before the first CUDA allocation
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls (if any) on tensor cores
         self.tokenizer = load_tokenizer(recipe.model)
