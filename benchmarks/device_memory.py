@@ -42,15 +42,23 @@ def process_peaks(text: str) -> dict[str, float]:
     a row can sit above a peer's on the device and under it on torch's count (the small workload,
     2026-12-06: 11.7 against 11.1 GiB device, 8.81 against 8.95 torch). The split says whether the
     gap is a helper process (the driver, a Ray worker) holding a context, or the learner itself.
-    Lines that are not readings ("[N/A]" where the driver hides a process's usage) are skipped."""
+    Lines that are not readings ("[N/A]" where the driver hides a process's usage) are skipped.
+    One entry per pid: Ray retitles a worker with the method it runs ("ray::Learner.generate",
+    "ray::Learner.train_step", and "[No data]" between readings), so the pid is named by its
+    shortest title ("ray::Learner")."""
     peaks: dict[str, float] = {}
+    names: dict[str, set[str]] = {}
     for line in text.splitlines():
         fields = [field.strip() for field in line.split(",")]
         if len(fields) < 3 or not fields[0].isdigit() or not fields[-1].replace(".", "", 1).isdigit():
             continue
-        key = f"{fields[0]} {','.join(fields[1:-1])}"
-        peaks[key] = max(peaks.get(key, 0.0), float(fields[-1]) / MIB_PER_GIB)
-    return peaks
+        pid, name = fields[0], ",".join(fields[1:-1])
+        peaks[pid] = max(peaks.get(pid, 0.0), float(fields[-1]) / MIB_PER_GIB)
+        names.setdefault(pid, set())
+        if name and name != "[No data]":
+            names[pid].add(name)
+    return {f"{pid} {min(names[pid], key=lambda n: (len(n), n)) if names[pid] else '?'}": gib
+            for pid, gib in peaks.items()}
 
 
 def _readings(lines: list[str]) -> list[tuple[float | None, float]]:

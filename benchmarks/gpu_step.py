@@ -234,6 +234,9 @@ def main() -> None:
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default="/tmp/grpo-bench")
     args = parser.parse_args()
+    if args.steps <= args.warmup:
+        # --steps counts the warm-up steps too: a row with none left measures nothing
+        parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup}): the warm-up steps are not timed")
     directory = Path(args.workdir)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

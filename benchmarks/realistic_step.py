@@ -318,6 +318,9 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(SHAPES), default="1.5b", help="the policy's architecture")
     parser.add_argument("--prompts", type=int, default=PROMPTS, help="prompts a step (x 16 samples)")
     args = parser.parse_args()
+    if args.steps <= args.warmup:
+        # --steps counts the warm-up steps too: a row with none left measures nothing
+        parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup}): the warm-up steps are not timed")
     PROMPTS = args.prompts
     directory, out = Path(args.workdir + ("" if args.model == "1.5b" else f"-{args.model}")), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -82,6 +82,14 @@ def test_process_peaks_keep_each_processs_highest_reading_and_skip_hidden_ones()
             "4100, python3, 500\n")
     assert process_peaks(text) == {"4242 ray::LearnerActor.step": 10.0, "4100 python3": 0.5}
     assert process_peaks("") == {}
+
+
+def test_a_ray_worker_retitled_by_each_method_is_one_process():
+    # as read on an H100 (2026-12-07): one learner pid under four titles and "[No data]"
+    text = ("1020, ray::Learner.__init__, 3566\n1020, ray::Learner.generate, 11368\n506, python3, 618\n"
+            "1020, [No data], 11368\n1020, ray::Learner, 9000\n1020, ray::Learner.train_step, 11000\n"
+            "7, [No data], 100\n")
+    assert process_peaks(text) == {"1020 ray::Learner": 11368 / 1024, "506 python3": 618 / 1024, "7 ?": 100 / 1024}
     assert process_text({"device_process_gib": {"4100 python3": 0.5, "4242 ray::LearnerActor.step": 10.0}}) == (
         "device by process: 4242 ray::LearnerActor.step 10.0, 4100 python3 0.5 GiB")
     assert process_text({}) == ""
